@@ -15,7 +15,10 @@ pub fn new_id(prefix: &str) -> String {
 /// Whether `id` has the shape `new_id(prefix)` produces. Used to answer
 /// 404 for obviously foreign ids without a database round trip.
 pub fn is_valid_id(prefix: &str, id: &str) -> bool {
-    match id.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('_')) {
+    match id
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+    {
         Some(hex) => hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
         None => false,
     }

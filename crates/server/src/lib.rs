@@ -1,0 +1,19 @@
+//! The tradehook service: configuration, the HTTP API with its auth and
+//! rate limits, metrics, and the wiring of background workers.
+//!
+//! `main.rs` only parses the command line; everything it runs lives here
+//! so tests can start the real application.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod ratelimit;
+pub mod state;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

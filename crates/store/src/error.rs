@@ -7,8 +7,16 @@
 /// Named unique constraints: (PostgreSQL constraint or index name, the
 /// `table.column` list SQLite reports, stable identifier).
 const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
-    ("api_keys_active_name_key", "api_keys.name", "api_key_name_taken"),
-    ("api_keys_hash_key", "api_keys.key_hash", "api_key_hash_taken"),
+    (
+        "api_keys_active_name_key",
+        "api_keys.name",
+        "api_key_name_taken",
+    ),
+    (
+        "api_keys_hash_key",
+        "api_keys.key_hash",
+        "api_key_hash_taken",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +105,9 @@ mod tests {
     #[test]
     fn unknown_constraints_keep_their_name() {
         assert_eq!(constraint_id(Some("other_key"), ""), "other_key");
-        assert_eq!(constraint_id(None, "UNIQUE constraint failed: x.y"), "unique_violation");
+        assert_eq!(
+            constraint_id(None, "UNIQUE constraint failed: x.y"),
+            "unique_violation"
+        );
     }
 }

@@ -78,7 +78,9 @@ impl Store {
         let sql = if include_revoked {
             format!("SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id")
         } else {
-            format!("SELECT {COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at, id")
+            format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at, id"
+            )
         };
         let rows = on_backend!(self, pool => {
             sqlx::query_as::<_, ApiKeyRecord>(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?

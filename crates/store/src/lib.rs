@@ -186,7 +186,13 @@ impl Store {
         });
         Ok(migrator
             .iter()
-            .map(|m| (m.version, m.description.to_string(), applied.contains(&m.version)))
+            .map(|m| {
+                (
+                    m.version,
+                    m.description.to_string(),
+                    applied.contains(&m.version),
+                )
+            })
             .collect())
     }
 
@@ -236,9 +242,15 @@ impl Store {
             return Err(StoreError::NotFound);
         };
         let mut conn = pool.acquire().await?;
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
-        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await?;
-        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?;
+        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(SqlitePragmas {
             journal_mode,
             foreign_keys: foreign_keys == 1,

@@ -64,7 +64,9 @@ impl TestDb {
     pub async fn postgres(test_name: &str) -> Option<TestDb> {
         let base = postgres_base_url(test_name).await?;
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect(&base, &small_pool()).await.expect("connect PostgreSQL");
+        let admin = Store::connect(&base, &small_pool())
+            .await
+            .expect("connect PostgreSQL");
         admin
             .execute_raw(&format!("CREATE SCHEMA {schema}"))
             .await
@@ -72,7 +74,9 @@ impl TestDb {
         admin.close().await;
 
         let url = with_search_path(&base, &schema);
-        let store = Store::connect(&url, &small_pool()).await.expect("connect PostgreSQL schema");
+        let store = Store::connect(&url, &small_pool())
+            .await
+            .expect("connect PostgreSQL schema");
         let current = store.current_schema().await.expect("current_schema()");
         assert_eq!(current, schema, "search_path from the URL was not applied");
         store.migrate().await.expect("migrate PostgreSQL");

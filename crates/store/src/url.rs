@@ -27,7 +27,10 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/tradehook"),
             "postgres://app:***@db:5432/tradehook"
         );
-        assert_eq!(redact_url("redis://:pw@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(
+            redact_url("redis://:pw@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
     }
 
     #[test]

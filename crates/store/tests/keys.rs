@@ -23,11 +23,19 @@ backend_test!(a_stored_key_is_found_by_its_hash_only, |db| {
     let stored = db.store.insert_api_key(&row).await.unwrap();
     assert_eq!(stored.role, Role::Write);
 
-    let found = db.store.find_api_key_by_hash(&KeyHash::of(key.expose())).await.unwrap();
+    let found = db
+        .store
+        .find_api_key_by_hash(&KeyHash::of(key.expose()))
+        .await
+        .unwrap();
     assert_eq!(found, Some(stored.clone()));
     assert_eq!(found.unwrap().rate_limit_per_minute, Some(30));
 
-    let other = db.store.find_api_key_by_hash(&KeyHash::of("th_nope")).await.unwrap();
+    let other = db
+        .store
+        .find_api_key_by_hash(&KeyHash::of("th_nope"))
+        .await
+        .unwrap();
     assert_eq!(other, None);
 });
 
@@ -40,7 +48,10 @@ backend_test!(two_live_keys_cannot_share_a_name, |db| {
         other => panic!("expected a conflict, got {other:?}"),
     }
     // Revoking the first frees the name.
-    db.store.revoke_api_key(&first.id, 1_700_000_000_500).await.unwrap();
+    db.store
+        .revoke_api_key(&first.id, 1_700_000_000_500)
+        .await
+        .unwrap();
     db.store.insert_api_key(&second).await.unwrap();
 });
 
@@ -48,13 +59,26 @@ backend_test!(revocation_is_recorded_once_and_listed_on_request, |db| {
     let (key, row) = new_key("viewer", Role::Read);
     db.store.insert_api_key(&row).await.unwrap();
 
-    let revoked = db.store.revoke_api_key(&row.id, 1_700_000_001_000).await.unwrap();
+    let revoked = db
+        .store
+        .revoke_api_key(&row.id, 1_700_000_001_000)
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_at, Some(1_700_000_001_000));
     // A second revocation keeps the first time.
-    let again = db.store.revoke_api_key(&row.id, 1_700_000_009_000).await.unwrap();
+    let again = db
+        .store
+        .revoke_api_key(&row.id, 1_700_000_009_000)
+        .await
+        .unwrap();
     assert_eq!(again.revoked_at, Some(1_700_000_001_000));
 
-    let found = db.store.find_api_key_by_hash(&KeyHash::of(key.expose())).await.unwrap().unwrap();
+    let found = db
+        .store
+        .find_api_key_by_hash(&KeyHash::of(key.expose()))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(found.is_revoked());
 
     assert!(db.store.list_api_keys(false).await.unwrap().is_empty());
@@ -64,7 +88,10 @@ backend_test!(revocation_is_recorded_once_and_listed_on_request, |db| {
 });
 
 backend_test!(unknown_ids_are_not_found, |db| {
-    assert!(matches!(db.store.get_api_key("key_nope").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        db.store.get_api_key("key_nope").await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(
         db.store.revoke_api_key("key_nope", 1).await,
         Err(StoreError::NotFound)
@@ -79,11 +106,21 @@ backend_test!(listing_is_in_creation_order_and_touch_records_use, |db| {
         ids.push(row.id.clone());
         db.store.insert_api_key(&row).await.unwrap();
     }
-    let listed: Vec<String> = db.store.list_api_keys(false).await.unwrap().into_iter().map(|k| k.id).collect();
+    let listed: Vec<String> = db
+        .store
+        .list_api_keys(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
     assert_eq!(listed, ids);
 
     db.store.touch_api_key(&ids[1], 42).await.unwrap();
-    assert_eq!(db.store.get_api_key(&ids[1]).await.unwrap().last_used_at, Some(42));
+    assert_eq!(
+        db.store.get_api_key(&ids[1]).await.unwrap().last_used_at,
+        Some(42)
+    );
 });
 
 backend_test!(migrations_are_reported_applied_and_rerun_safely, |db| {

@@ -1,0 +1,540 @@
+//! Configuration: embedded defaults, a TOML file, `TRADEHOOK_*`
+//! environment variables, then command-line flags, each layer overriding
+//! the one before.
+//!
+//! Environment variables are mapped through an explicit table
+//! ([`ENV_VARS`]) rather than by splitting names on `_`, so a misspelt
+//! variable is reported at start instead of silently ignored. Values are
+//! checked after merging and every problem is reported at once, naming
+//! the key, the value and what was expected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use tradehook_store::{BackendKind, StoreOptions, redact_url};
+
+/// The documented defaults, embedded in the binary.
+pub const DEFAULTS_TOML: &str = include_str!("../config.default.toml");
+
+/// The variable that names a configuration file.
+pub const CONFIG_FILE_VAR: &str = "TRADEHOOK_CONFIG";
+
+/// `TRADEHOOK_*` variables that are not configuration keys and must not be
+/// reported as unknown: the file variable and the test harness's.
+const NON_KEY_VARS: &[&str] = &[CONFIG_FILE_VAR];
+const NON_KEY_PREFIXES: &[&str] = &["TRADEHOOK_TEST_"];
+
+/// How an environment value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvKind {
+    /// Taken verbatim (keys and URLs that may look like numbers).
+    Text,
+    /// Parsed: numbers, booleans, `[a, b]` lists.
+    Parsed,
+}
+
+/// Every environment variable and the key it sets.
+pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
+    ("TRADEHOOK_LISTEN", "listen", EnvKind::Text),
+    ("TRADEHOOK_DATABASE_URL", "database_url", EnvKind::Text),
+    ("TRADEHOOK_ADMIN_KEY", "admin_key", EnvKind::Text),
+    ("TRADEHOOK_REDIS_URL", "redis_url", EnvKind::Text),
+    ("TRADEHOOK_LOG", "log", EnvKind::Text),
+    ("TRADEHOOK_LOG_FORMAT", "log_format", EnvKind::Text),
+    (
+        "TRADEHOOK_HTTP_BODY_LIMIT_BYTES",
+        "http.body_limit_bytes",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_HTTP_REQUEST_TIMEOUT_SECS",
+        "http.request_timeout_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_HTTP_SHUTDOWN_TIMEOUT_SECS",
+        "http.shutdown_timeout_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DATABASE_BUSY_TIMEOUT_MS",
+        "database.busy_timeout_ms",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DATABASE_ACQUIRE_TIMEOUT_MS",
+        "database.acquire_timeout_ms",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_RATE_LIMIT_DEFAULT_PER_MINUTE",
+        "rate_limit.default_per_minute",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_RATE_LIMIT_ADMIN_PER_MINUTE",
+        "rate_limit.admin_per_minute",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_RATE_LIMIT_ANONYMOUS_PER_MINUTE",
+        "rate_limit.anonymous_per_minute",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_RATE_LIMIT_REDIS_TIMEOUT_MS",
+        "rate_limit.redis_timeout_ms",
+        EnvKind::Parsed,
+    ),
+];
+
+/// A secret value: never printed by `Debug` or `Serialize`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub database_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub body_limit_bytes: u64,
+    pub request_timeout_secs: u64,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub default_per_minute: u32,
+    pub admin_per_minute: u32,
+    pub anonymous_per_minute: u32,
+    pub redis_timeout_ms: u64,
+}
+
+/// Values given as command-line flags; they override every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub log: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// Where configuration comes from. `env` is passed in (rather than read
+/// here) so tests control it exactly.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub overrides: Overrides,
+}
+
+impl Sources {
+    /// The process environment's `TRADEHOOK_*` variables, the file named by
+    /// `--config` (or `TRADEHOOK_CONFIG`), and the given flags.
+    pub fn from_process(file_flag: Option<PathBuf>, overrides: Overrides) -> Self {
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("TRADEHOOK_"))
+            .collect();
+        let file = file_flag.or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == CONFIG_FILE_VAR)
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        Sources {
+            file,
+            env,
+            overrides,
+        }
+    }
+}
+
+/// Why the configuration was refused: one line per problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(problem: String) -> Self {
+        ConfigError {
+            problems: vec![problem],
+        }
+    }
+}
+
+/// Environment variables as a figment layer. Errors name the variable.
+struct EnvLayer {
+    /// (variable, key path, value)
+    vars: Vec<(&'static str, &'static str, Value)>,
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        let names: BTreeMap<&str, &str> =
+            self.vars.iter().map(|(var, key, _)| (*key, *var)).collect();
+        let names: BTreeMap<String, String> = names
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Metadata::named("environment variable").interpolater(move |_: &Profile, path: &[&str]| {
+            let key = path.join(".");
+            names.get(&key).cloned().unwrap_or(key)
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (_, key, value) in &self.vars {
+            if let Some(nested) = figment::util::nest(key, value.clone()).into_dict() {
+                dict = merge_dicts(dict, nested);
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dicts(mut into: Dict, from: Dict) -> Dict {
+    for (k, v) in from {
+        let merged = match (into.remove(&k), v) {
+            (Some(Value::Dict(_, a)), Value::Dict(tag, b)) => Value::Dict(tag, merge_dicts(a, b)),
+            (_, v) => v,
+        };
+        into.insert(k, merged);
+    }
+    into
+}
+
+impl Config {
+    /// Merges every layer, then checks the values.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let env = env_layer(&sources.env)?;
+        let mut figment = Figment::from(Toml::string(DEFAULTS_TOML));
+        if let Some(path) = &sources.file {
+            if !path.is_file() {
+                return Err(ConfigError::one(format!(
+                    "configuration file {} does not exist or is not a file",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(env);
+        let o = &sources.overrides;
+        for (key, value) in [
+            ("listen", &o.listen),
+            ("database_url", &o.database_url),
+            ("log", &o.log),
+            ("log_format", &o.log_format),
+        ] {
+            if let Some(value) = value {
+                figment = figment.merge((key, value.clone()));
+            }
+        }
+        let config: Config = figment.extract().map_err(|e| ConfigError {
+            problems: e.into_iter().map(describe_figment_error).collect(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The defaults alone (what `tradehook serve` uses with no settings).
+    pub fn defaults() -> Config {
+        Config::load(&Sources::default()).expect("embedded defaults are valid")
+    }
+
+    /// Checks values that parse but make no sense, reporting all at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, value: &dyn fmt::Display, expected: &str| {
+            problems.push(format!(
+                "{key} = {value} ({}): expected {expected}",
+                env_var_for(key).unwrap_or("no variable")
+            ));
+        };
+        if self.listen.parse::<SocketAddr>().is_err() {
+            bad(
+                "listen",
+                &quoted(&self.listen),
+                "an address and port such as 127.0.0.1:8080",
+            );
+        }
+        if BackendKind::from_url(&self.database_url).is_err() {
+            bad(
+                "database_url",
+                &quoted(&redact_url(&self.database_url)),
+                "a URL starting with sqlite:// or postgres://",
+            );
+        }
+        if let Some(key) = &self.admin_key
+            && key.expose().trim().len() < 3
+        {
+            bad("admin_key", &"\"***\"", "at least 3 characters");
+        }
+        if let Some(url) = &self.redis_url
+            && redis::Client::open(url.as_str()).is_err()
+        {
+            bad(
+                "redis_url",
+                &quoted(&redact_url(url)),
+                "a URL such as redis://127.0.0.1:6379",
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            bad(
+                "log",
+                &quoted(&self.log),
+                "a log filter such as info or tradehook_server=debug",
+            );
+        }
+        let positive: [(&str, u64); 8] = [
+            ("http.body_limit_bytes", self.http.body_limit_bytes),
+            ("http.request_timeout_secs", self.http.request_timeout_secs),
+            (
+                "http.shutdown_timeout_secs",
+                self.http.shutdown_timeout_secs,
+            ),
+            (
+                "database.max_connections",
+                self.database.max_connections.into(),
+            ),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
+            (
+                "rate_limit.default_per_minute",
+                self.rate_limit.default_per_minute.into(),
+            ),
+            (
+                "rate_limit.admin_per_minute",
+                self.rate_limit.admin_per_minute.into(),
+            ),
+            (
+                "rate_limit.redis_timeout_ms",
+                self.rate_limit.redis_timeout_ms,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                bad(key, &value, "a number greater than 0");
+            }
+        }
+        if self.http.body_limit_bytes > 64 * 1024 * 1024 {
+            bad(
+                "http.body_limit_bytes",
+                &self.http.body_limit_bytes,
+                "at most 67108864 (64 MiB)",
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated at load")
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            max_connections: self.database.max_connections,
+            busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+        }
+    }
+
+    /// The configuration as TOML with secrets and URL passwords hidden,
+    /// for `tradehook config show`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&self.database_url);
+        shown.redis_url = self.redis_url.as_deref().map(redact_url);
+        toml::to_string_pretty(&shown).expect("configuration serialises")
+    }
+}
+
+/// The environment variable that sets `key`.
+pub fn env_var_for(key: &str) -> Option<&'static str> {
+    ENV_VARS
+        .iter()
+        .find(|(_, k, _)| *k == key)
+        .map(|(v, _, _)| *v)
+}
+
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn env_layer(env: &[(String, String)]) -> Result<EnvLayer, ConfigError> {
+    let mut vars = Vec::new();
+    let mut problems = Vec::new();
+    for (name, value) in env {
+        if NON_KEY_VARS.contains(&name.as_str())
+            || NON_KEY_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            continue;
+        }
+        match ENV_VARS.iter().find(|(var, _, _)| var == name) {
+            Some((var, key, kind)) => {
+                let value = match kind {
+                    EnvKind::Text => Value::from(value.clone()),
+                    EnvKind::Parsed => value.parse::<Value>().unwrap_or_else(|e| match e {}),
+                };
+                vars.push((*var, *key, value));
+            }
+            None if name.starts_with("TRADEHOOK_") => {
+                let hint = closest_var(name)
+                    .map(|v| format!(" (did you mean {v}?)"))
+                    .unwrap_or_default();
+                problems.push(format!("unknown environment variable {name}{hint}"));
+            }
+            None => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(EnvLayer { vars })
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+fn closest_var(name: &str) -> Option<&'static str> {
+    ENV_VARS
+        .iter()
+        .map(|(var, _, _)| (strsim::levenshtein(name, var), *var))
+        .filter(|(d, _)| *d <= 4)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+/// One line for a figment error: key, value, expectation and source.
+fn describe_figment_error(e: figment::Error) -> String {
+    let key = e.path.join(".");
+    let source = e
+        .metadata
+        .as_ref()
+        .and_then(|md| {
+            let var = md.interpolate(
+                &Profile::Default,
+                &e.path.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            let from = md.source.as_ref().map(|s| s.to_string());
+            match (md.name.as_ref(), from) {
+                (_, Some(file)) => Some(format!("in {file}")),
+                (name, None) if name == "environment variable" => Some(format!("from {var}")),
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| "".to_string());
+    let what = match &e.kind {
+        figment::error::Kind::InvalidType(actual, expected) => {
+            format!("{actual}: expected {expected}")
+        }
+        figment::error::Kind::InvalidValue(actual, expected) => {
+            format!("{actual}: expected {expected}")
+        }
+        figment::error::Kind::UnknownField(field, _) => {
+            return format!("unknown key {} {source}", join_key(&key, field))
+                .trim_end()
+                .to_string();
+        }
+        figment::error::Kind::UnknownVariant(value, expected) => {
+            format!("\"{value}\": expected one of {}", expected.join(", "))
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        format!("{what} {source}").trim_end().to_string()
+    } else {
+        format!("{key} = {what} {source}").trim_end().to_string()
+    }
+}
+
+fn join_key(parent: &str, field: &str) -> String {
+    if parent.is_empty() {
+        field.to_string()
+    } else {
+        format!("{parent}.{field}")
+    }
+}

@@ -1,0 +1,24 @@
+//! The state every handler shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tradehook_core::apikey::KeyHash;
+use tradehook_store::Store;
+
+use crate::config::Config;
+use crate::ratelimit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub limiter: RateLimiter,
+    pub metrics: PrometheusHandle,
+    /// SHA-256 of the configured admin key, compared in constant time.
+    pub admin_key_hash: Option<KeyHash>,
+    /// When each key's `last_used_at` was last written, so it is written
+    /// at most once a minute per key instead of on every request.
+    pub key_touches: Arc<Mutex<HashMap<String, i64>>>,
+}
