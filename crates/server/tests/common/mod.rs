@@ -1,0 +1,124 @@
+//! Starts the real application on port 0 against a fresh database.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tradehook_server::state::AppState;
+use tradehook_server::{App, Config};
+use tradehook_store::testing::TestDb;
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    token: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The configuration tests start from: port 0, the test database, an
+/// admin key.
+pub fn test_config(db_url: &str) -> Config {
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".to_string();
+    config.database_url = db_url.to_string();
+    config.admin_key = Some(tradehook_server::config::Secret::new(ADMIN_KEY));
+    config.database.max_connections = 4;
+    config
+}
+
+impl TestApp {
+    pub async fn start(db: &TestDb) -> TestApp {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: &TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&db.url);
+        configure(&mut config);
+        Self::start_config(config).await
+    }
+
+    pub async fn start_config(config: Config) -> TestApp {
+        let app = App::build(config).await.expect("app builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let token = app.shutdown_token();
+        let handle = tokio::spawn(app.run());
+        TestApp {
+            addr,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            state,
+            token,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Creates a key through the API with the admin key; returns (id, secret).
+    pub async fn create_key(&self, name: &str, role: &str, rpm: Option<i64>) -> (String, String) {
+        let mut body = serde_json::json!({ "name": name, "role": role });
+        if let Some(rpm) = rpm {
+            body["rate_limit_per_minute"] = rpm.into();
+        }
+        let response = self
+            .post("/api/v1/keys")
+            .header("x-api-key", ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.unwrap();
+        (
+            created["id"].as_str().unwrap().to_string(),
+            created["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Stops the app through its shutdown token and checks it exits cleanly.
+    pub async fn stop(self) {
+        self.token.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .expect("app stops within 30 s")
+            .expect("app task did not panic");
+        result.expect("app run returns Ok");
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+}
+
+/// The error code of an error response.
+pub async fn error_code(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert!(body["error"]["code"].is_string(), "error shape: {body}");
+    assert!(body["error"]["message"].is_string(), "error shape: {body}");
+    (status, body)
+}
