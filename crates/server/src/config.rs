@@ -488,53 +488,55 @@ fn closest_var(name: &str) -> Option<&'static str> {
         .map(|(_, v)| v)
 }
 
-/// One line for a figment error: key, value, expectation and source.
+/// One line for a figment error, in the same form as `validate`'s:
+/// `key = value (source): expected ...`.
 fn describe_figment_error(e: figment::Error) -> String {
+    use figment::error::{Actual, Kind};
     let key = e.path.join(".");
-    let source = e
-        .metadata
-        .as_ref()
-        .and_then(|md| {
-            let var = md.interpolate(
-                &Profile::Default,
-                &e.path.iter().map(String::as_str).collect::<Vec<_>>(),
-            );
-            let from = md.source.as_ref().map(|s| s.to_string());
-            match (md.name.as_ref(), from) {
-                (_, Some(file)) => Some(format!("in {file}")),
-                (name, None) if name == "environment variable" => Some(format!("from {var}")),
-                _ => None,
-            }
-        })
-        .unwrap_or_else(|| "".to_string());
-    let what = match &e.kind {
-        figment::error::Kind::InvalidType(actual, expected) => {
-            format!("{actual}: expected {expected}")
-        }
-        figment::error::Kind::InvalidValue(actual, expected) => {
-            format!("{actual}: expected {expected}")
-        }
-        figment::error::Kind::UnknownField(field, _) => {
-            return format!("unknown key {} {source}", join_key(&key, field))
-                .trim_end()
-                .to_string();
-        }
-        figment::error::Kind::UnknownVariant(value, expected) => {
-            format!("\"{value}\": expected one of {}", expected.join(", "))
-        }
+    let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+    let source = e.metadata.as_ref().map(|md| match &md.source {
+        Some(file) => format!("in {file}"),
+        None if md.name == "environment variable" => md.interpolate(&Profile::Default, &path),
+        None => md.name.to_string(),
+    });
+    let source = source.map(|s| format!(" ({s})")).unwrap_or_default();
+    let shown = |actual: &Actual| match actual {
+        Actual::Str(s) => format!("{s:?}"),
         other => other.to_string(),
     };
-    if key.is_empty() {
-        format!("{what} {source}").trim_end().to_string()
-    } else {
-        format!("{key} = {what} {source}").trim_end().to_string()
+    match &e.kind {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            format!(
+                "{key} = {}{source}: expected {}",
+                shown(actual),
+                humanize(expected)
+            )
+        }
+        Kind::UnknownVariant(value, expected) => {
+            format!(
+                "{key} = {value:?}{source}: expected one of {}",
+                expected.join(", ")
+            )
+        }
+        Kind::UnknownField(..) => format!("unknown key {key}{source}"),
+        Kind::MissingField(field) => {
+            let full = if key.is_empty() {
+                field.to_string()
+            } else {
+                format!("{key}.{field}")
+            };
+            format!("missing key {full}{source}")
+        }
+        other => format!("{key}{source}: {other}"),
     }
 }
 
-fn join_key(parent: &str, field: &str) -> String {
-    if parent.is_empty() {
-        field.to_string()
-    } else {
-        format!("{parent}.{field}")
+/// Rust type names in serde's messages, in words.
+fn humanize(expected: &str) -> String {
+    match expected {
+        "u64" | "u32" | "u16" | "usize" => "a whole number (0 or more)".to_string(),
+        "i64" | "i32" => "a whole number".to_string(),
+        "a string" | "a boolean" => expected.to_string(),
+        other => other.to_string(),
     }
 }

@@ -91,13 +91,13 @@ impl TestDb {
     /// Drops the PostgreSQL schema (SQLite files go with the temp folder).
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some((base, schema)) = self.schema {
-            if let Ok(admin) = Store::connect(&base, &small_pool()).await {
-                let _ = admin
-                    .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await;
-                admin.close().await;
-            }
+        if let Some((base, schema)) = self.schema
+            && let Ok(admin) = Store::connect(&base, &small_pool()).await
+        {
+            let _ = admin
+                .execute_raw(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await;
+            admin.close().await;
         }
     }
 }

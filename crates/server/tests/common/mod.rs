@@ -122,3 +122,36 @@ pub async fn error_code(response: reqwest::Response) -> (u16, Value) {
     assert!(body["error"]["message"].is_string(), "error shape: {body}");
     (status, body)
 }
+
+/// The variable that names the Redis server for tests.
+pub const REDIS_URL_VAR: &str = "TRADEHOOK_TEST_REDIS_URL";
+
+/// The Redis URL tests use, or `None` after printing why they skip: the
+/// variable when set (then a dead server fails the test), else a server
+/// answering on the default local port.
+pub async fn redis_url(test_name: &str) -> Option<String> {
+    if let Ok(url) = std::env::var(REDIS_URL_VAR)
+        && !url.is_empty()
+    {
+        return Some(url);
+    }
+    let default = "redis://127.0.0.1:6379";
+    let client = redis::Client::open(default).ok()?;
+    let probe = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.get_multiplexed_async_connection(),
+    )
+    .await;
+    if let Ok(Ok(mut conn)) = probe
+        && redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    {
+        return Some(default.to_string());
+    }
+    eprintln!(
+        "SKIPPED {test_name}: Redis not available (set {REDIS_URL_VAR} or start a server on 127.0.0.1:6379)"
+    );
+    None
+}
