@@ -6,5 +6,8 @@
 //! stays fast to test and to benchmark.
 
 pub mod apikey;
+pub mod crypto;
+pub mod event;
 pub mod ids;
 pub mod time;
+pub mod webhook;

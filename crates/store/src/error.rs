@@ -27,6 +27,9 @@ pub enum StoreError {
     /// identifier such as `api_key_name_taken`.
     #[error("conflict: {constraint}")]
     Conflict { constraint: String },
+    /// Stored data that does not parse (a bug or a manual edit).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
     #[error("database error: {0}")]

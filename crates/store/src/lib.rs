@@ -10,8 +10,12 @@
 //! Instants are stored as Unix milliseconds (`BIGINT`), the same on both
 //! backends. Each backend has its own migrations folder.
 
+mod deliveries;
+mod endpoints;
 mod error;
+mod events;
 mod keys;
+mod tx;
 mod url;
 
 #[cfg(feature = "testing")]
@@ -25,8 +29,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use deliveries::{
+    AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, DeliveryStatus, LeasedDelivery,
+    NextState,
+};
+pub use endpoints::EndpointRecord;
 pub use error::StoreError;
+pub use events::{EventFilter, StoredEvent};
 pub use keys::{ApiKeyRecord, NewApiKey};
+pub use tx::Tx;
 pub use url::redact_url;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

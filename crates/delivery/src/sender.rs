@@ -1,0 +1,146 @@
+//! Sends one event to one target and judges the answer.
+
+use std::time::Instant;
+
+use tradehook_core::event::Event;
+use tradehook_core::time::UnixMillis;
+use tradehook_core::webhook::outcome::{
+    ChannelKind, ErrorClass, Outcome, ResponseFacts, classify, classify_error,
+};
+use tradehook_core::webhook::signing::{hex_body_signature, signature_header};
+
+use crate::client::{SafeClient, SendError};
+use crate::format;
+use crate::target::{LogEntry, LogSink, SignatureScheme, Target, TargetKind};
+
+/// What one attempt did, for the audit trail and the retry decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptReport {
+    pub started_at: UnixMillis,
+    pub latency_ms: i64,
+    pub http_status: Option<u16>,
+    pub error_class: Option<ErrorClass>,
+    pub snippet: String,
+    pub outcome: Outcome,
+}
+
+/// The headers and body of a webhook request (exposed for tests).
+pub fn webhook_request(
+    target: &Target,
+    event: &Event,
+    timestamp_secs: i64,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = event.webhook_body().into_bytes();
+    let mut headers: Vec<(String, String)> = target.headers.clone();
+    headers.push(("content-type".into(), "application/json".into()));
+    headers.push(("webhook-id".into(), event.id.clone()));
+    headers.push(("webhook-timestamp".into(), timestamp_secs.to_string()));
+    let secrets: Vec<_> = target.secrets.iter().collect();
+    headers.push((
+        "webhook-signature".into(),
+        signature_header(&secrets, &event.id, timestamp_secs, &body),
+    ));
+    if let SignatureScheme::HmacSha256Hex { header } = &target.scheme {
+        headers.push((
+            header.clone(),
+            hex_body_signature(&target.secrets[0], &body),
+        ));
+    }
+    (headers, body)
+}
+
+fn json_request(value: serde_json::Value) -> (Vec<(String, String)>, Vec<u8>) {
+    (
+        vec![("content-type".into(), "application/json".into())],
+        serde_json::to_vec(&value).expect("JSON values serialise"),
+    )
+}
+
+/// Sends `event` to `target` now.
+pub async fn send(
+    client: &SafeClient,
+    log: &LogSink,
+    target: &Target,
+    event: &Event,
+    now_ms: UnixMillis,
+) -> AttemptReport {
+    let start = Instant::now();
+    let channel = match target.kind {
+        TargetKind::Log => {
+            log.push(LogEntry {
+                endpoint_id: target.id.clone(),
+                webhook_id: event.id.clone(),
+                event: event.clone(),
+                at: now_ms,
+            });
+            tracing::info!(endpoint = %target.id, event_type = %event.event_type, event_id = %event.id, "log endpoint received an event");
+            return AttemptReport {
+                started_at: now_ms,
+                latency_ms: 0,
+                http_status: None,
+                error_class: None,
+                snippet: String::new(),
+                outcome: Outcome::Success,
+            };
+        }
+        TargetKind::Channel(c) => c,
+    };
+    let (url, (headers, body)) = match channel {
+        ChannelKind::Webhook => (
+            target.url.clone(),
+            webhook_request(target, event, now_ms / 1000),
+        ),
+        ChannelKind::Discord => (
+            target.url.clone(),
+            json_request(format::discord::message(event)),
+        ),
+        ChannelKind::Slack => (
+            target.url.clone(),
+            json_request(format::slack::message(event)),
+        ),
+        ChannelKind::Telegram => {
+            let token = target.telegram_token.as_deref().unwrap_or_default();
+            let chat = target.telegram_chat_id.as_deref().unwrap_or_default();
+            let base = target.url.trim_end_matches('/');
+            (
+                format!("{base}/bot{token}/sendMessage"),
+                json_request(format::telegram::message(event, chat)),
+            )
+        }
+    };
+    let result = client.post(&url, &headers, body).await;
+    let latency_ms = start.elapsed().as_millis() as i64;
+    match result {
+        Ok(response) => {
+            let facts = ResponseFacts {
+                status: response.status,
+                retry_after_header: response.header("retry-after").map(str::to_string),
+                body_snippet: response.snippet.clone(),
+            };
+            AttemptReport {
+                started_at: now_ms,
+                latency_ms,
+                http_status: Some(response.status),
+                error_class: None,
+                snippet: response.snippet,
+                outcome: classify(channel, &facts),
+            }
+        }
+        Err(SendError { class, message }) => AttemptReport {
+            started_at: now_ms,
+            latency_ms,
+            http_status: None,
+            error_class: Some(class),
+            // Never echo a Telegram token that may sit in the URL.
+            snippet: redact(&message, target.telegram_token.as_deref()),
+            outcome: classify_error(class),
+        },
+    }
+}
+
+fn redact(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => text.replace(s, "***"),
+        _ => text.to_string(),
+    }
+}

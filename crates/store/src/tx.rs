@@ -1,0 +1,57 @@
+//! A transaction on either backend, so several repositories can write in
+//! one atomic step (an alert, its event and the event's deliveries).
+
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::{Backend, Result, Store};
+
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// An open transaction. Dropped without `commit`, it rolls back.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection
+/// (`&mut *tx`), compiled once per backend.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match &mut $tx.inner {
+            $crate::tx::TxInner::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::tx::TxInner::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Store {
+    /// Starts a transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads then writes cannot
+    /// fail half-way with a busy error.
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = match &self.backend {
+            Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}

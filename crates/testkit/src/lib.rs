@@ -1,0 +1,4 @@
+//! Fakes of outside services, speaking their real protocols over real
+//! sockets, for tests and benchmarks.
+
+pub mod receiver;
