@@ -43,6 +43,7 @@ def env_for(db_path, port):
         TRADEHOOK_ADMIN_KEY=ADMIN,
         TRADEHOOK_LOG="warn",
         TRADEHOOK_LOG_FORMAT="json",
+        TRADEHOOK_SECRETS_KEY="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         # Load tests come from one IP; the per-IP limit would answer 429.
         TRADEHOOK_RATE_LIMIT_ANONYMOUS_PER_MINUTE="0",
         TRADEHOOK_RATE_LIMIT_ADMIN_PER_MINUTE="1000000000",
@@ -91,8 +92,8 @@ def wrk(url, duration, headers=()):
         cmd += ["-H", h]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, p50, p99, int(non2xx.group(1)) if non2xx else 0
 

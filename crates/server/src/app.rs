@@ -23,6 +23,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tradehook_core::apikey::KeyHash;
+use tradehook_delivery::{ClientConfig, Dispatcher, DispatcherConfig, LogSink, Outbox, SafeClient};
 use tradehook_store::{Store, redact_url};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +47,20 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(api::keys::me))
         .routes(routes!(api::keys::list, api::keys::create))
         .routes(routes!(api::keys::get, api::keys::revoke))
+        .routes(routes!(api::endpoints::list, api::endpoints::create))
+        .routes(routes!(
+            api::endpoints::get,
+            api::endpoints::update,
+            api::endpoints::delete
+        ))
+        .routes(routes!(api::endpoints::rotate_secret))
+        .routes(routes!(api::deliveries::list_for_endpoint))
+        .routes(routes!(api::deliveries::recover))
+        .routes(routes!(api::deliveries::test))
+        .routes(routes!(api::deliveries::get))
+        .routes(routes!(api::deliveries::replay))
+        .routes(routes!(api::events::list))
+        .routes(routes!(api::events::stream))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -136,13 +151,26 @@ impl App {
             .with_context(|| format!("redis_url {}", redact_url(url)))?,
             None => RateLimiter::in_memory(),
         };
+        let sealer = crate::secrets::load_sealer(&config)?;
+        let client = SafeClient::new(ClientConfig {
+            policy: config.delivery.net_policy().map_err(anyhow::Error::msg)?,
+            allow_http: config.delivery.allow_http,
+            connect_timeout: Duration::from_secs(config.delivery.connect_timeout_secs),
+            request_timeout: Duration::from_secs(config.delivery.request_timeout_secs),
+        });
         let state = AppState {
+            outbox: Outbox::new(store.clone()),
             store,
             admin_key_hash: config.admin_key.as_ref().map(|k| KeyHash::of(k.expose())),
             config: Arc::new(config),
             limiter,
             metrics: metrics::recorder(),
             key_touches: Arc::new(Mutex::new(HashMap::new())),
+            sealer,
+            client,
+            log_sink: LogSink::default(),
+            action_limiter: RateLimiter::in_memory(),
+            shutdown: CancellationToken::new(),
         };
         let listen = state.config.listen_addr();
         let listener = TcpListener::bind(listen)
@@ -152,8 +180,8 @@ impl App {
         Ok(App {
             listener,
             router,
+            shutdown: state.shutdown.clone(),
             state,
-            shutdown: CancellationToken::new(),
             workers: TaskTracker::new(),
         })
     }
@@ -229,8 +257,30 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Periodic housekeeping. Every worker stops when `shutdown` is cancelled.
+/// The background workers. Every worker stops when `shutdown` is cancelled.
 fn spawn_workers(workers: &TaskTracker, state: &AppState, shutdown: &CancellationToken) {
+    let d = &state.config.delivery;
+    let schedule = d.schedule().expect("validated at load");
+    let instance = format!("{}-{}", hostname(), std::process::id());
+    for n in 0..d.workers {
+        let dispatcher = Dispatcher::new(
+            state.outbox.clone(),
+            state.client.clone(),
+            state.sealer.clone(),
+            state.log_sink.clone(),
+            DispatcherConfig {
+                worker_id: format!("{instance}-{n}"),
+                concurrency: d.concurrency as usize,
+                lease: Duration::from_secs(d.lease_secs),
+                poll_interval: Duration::from_millis(d.poll_interval_ms),
+                disable_after: Duration::from_secs(d.disable_after_secs),
+                default_schedule: schedule.clone(),
+            },
+        );
+        workers.spawn(dispatcher.run(shutdown.clone()));
+    }
+    workers.spawn(retention(state.clone(), shutdown.clone()));
+
     let limiter = state.limiter.clone();
     let metrics = state.metrics.clone();
     let stop = shutdown.clone();
@@ -246,4 +296,44 @@ fn spawn_workers(workers: &TaskTracker, state: &AppState, shutdown: &Cancellatio
             }
         }
     });
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tradehook".to_string())
+}
+
+/// Deletes events (and their deliveries and attempts) older than the
+/// retention, hourly, in small batches so ingest is never blocked.
+async fn retention(state: AppState, stop: CancellationToken) {
+    let keep_ms = i64::from(state.config.delivery.retention_days) * 86_400_000;
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {
+                let before = tradehook_core::time::now_ms() - keep_ms;
+                let mut total = 0;
+                loop {
+                    match state.store.prune_events(before, 500).await {
+                        Ok(0) => break,
+                        Ok(n) => total += n,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "retention: could not prune events");
+                            break;
+                        }
+                    }
+                    if stop.is_cancelled() {
+                        break;
+                    }
+                }
+                if total > 0 {
+                    tracing::info!(deleted = total, "retention: pruned old events");
+                }
+            }
+        }
+    }
 }

@@ -18,6 +18,8 @@ use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
+use tradehook_core::webhook::netpolicy::NetPolicy;
+use tradehook_core::webhook::retry::RetrySchedule;
 use tradehook_store::{BackendKind, StoreOptions, redact_url};
 
 /// The documented defaults, embedded in the binary.
@@ -46,6 +48,12 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
     ("TRADEHOOK_DATABASE_URL", "database_url", EnvKind::Text),
     ("TRADEHOOK_ADMIN_KEY", "admin_key", EnvKind::Text),
     ("TRADEHOOK_REDIS_URL", "redis_url", EnvKind::Text),
+    ("TRADEHOOK_SECRETS_KEY", "secrets_key", EnvKind::Text),
+    (
+        "TRADEHOOK_SECRETS_KEY_FILE",
+        "secrets_key_file",
+        EnvKind::Text,
+    ),
     ("TRADEHOOK_LOG", "log", EnvKind::Text),
     ("TRADEHOOK_LOG_FORMAT", "log_format", EnvKind::Text),
     (
@@ -98,6 +106,71 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         "rate_limit.redis_timeout_ms",
         EnvKind::Parsed,
     ),
+    (
+        "TRADEHOOK_DELIVERY_ALLOW_HTTP",
+        "delivery.allow_http",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_ALLOW_NETWORKS",
+        "delivery.allow_networks",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_WORKERS",
+        "delivery.workers",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_CONCURRENCY",
+        "delivery.concurrency",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_LEASE_SECS",
+        "delivery.lease_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_POLL_INTERVAL_MS",
+        "delivery.poll_interval_ms",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_RETRY_SCHEDULE",
+        "delivery.retry_schedule",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_MAX_ATTEMPTS",
+        "delivery.max_attempts",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_CONNECT_TIMEOUT_SECS",
+        "delivery.connect_timeout_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_REQUEST_TIMEOUT_SECS",
+        "delivery.request_timeout_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_DISABLE_AFTER_SECS",
+        "delivery.disable_after_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_SECRET_GRACE_SECS",
+        "delivery.secret_grace_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_DELIVERY_RETENTION_DAYS",
+        "delivery.retention_days",
+        EnvKind::Parsed,
+    ),
 ];
 
 /// A secret value: never printed by `Debug` or `Serialize`.
@@ -144,11 +217,62 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_key: Option<Secret>,
+    pub secrets_key_file: String,
     pub log: String,
     pub log_format: LogFormat,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub rate_limit: RateLimitConfig,
+    pub delivery: DeliveryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub allow_http: bool,
+    pub allow_networks: String,
+    pub workers: u32,
+    pub concurrency: u32,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+    pub retry_schedule: String,
+    pub max_attempts: u32,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub disable_after_secs: u64,
+    pub secret_grace_secs: u64,
+    pub retention_days: u32,
+}
+
+impl DeliveryConfig {
+    /// The address policy from `allow_networks`.
+    pub fn net_policy(&self) -> Result<NetPolicy, String> {
+        NetPolicy::parse_allow_list(&self.allow_networks).map_err(|e| e.to_string())
+    }
+
+    /// The retry schedule, stretched or cut to `max_attempts`.
+    pub fn schedule(&self) -> Result<RetrySchedule, String> {
+        let parts: Vec<&str> = self
+            .retry_schedule
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let base = RetrySchedule::parse(&parts).map_err(|e| e.to_string())?;
+        let wanted = self.max_attempts as usize;
+        if wanted == 0 || wanted == base.delays().len() {
+            return Ok(base);
+        }
+        let mut delays: Vec<Duration> = base.delays().iter().copied().take(wanted).collect();
+        let last = *base
+            .delays()
+            .last()
+            .expect("a parsed schedule is not empty");
+        delays.resize(wanted, last);
+        RetrySchedule::new(delays).map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -358,6 +482,39 @@ impl Config {
                 "a URL such as redis://127.0.0.1:6379",
             );
         }
+        if let Some(key) = &self.secrets_key
+            && let Err(e) = tradehook_core::crypto::SecretBox::from_base64(key.expose())
+        {
+            bad(
+                "secrets_key",
+                &"\"***\"",
+                &format!("32 bytes in base64 ({e})"),
+            );
+        }
+        if let Err(e) = self.delivery.net_policy() {
+            bad(
+                "delivery.allow_networks",
+                &quoted(&self.delivery.allow_networks),
+                &format!("a comma-separated CIDR list: {e}"),
+            );
+        }
+        if let Err(e) = self.delivery.schedule() {
+            bad(
+                "delivery.retry_schedule",
+                &quoted(&self.delivery.retry_schedule),
+                &format!("delays such as 0s,5s,2m ({e})"),
+            );
+        }
+        if self.delivery.lease_secs <= self.delivery.request_timeout_secs {
+            bad(
+                "delivery.lease_secs",
+                &self.delivery.lease_secs,
+                "more than delivery.request_timeout_secs, so a lease outlives its request",
+            );
+        }
+        if !(1..=64).contains(&self.delivery.workers) {
+            bad("delivery.workers", &self.delivery.workers, "1 to 64");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             bad(
                 "log",
@@ -365,7 +522,22 @@ impl Config {
                 "a log filter such as info or tradehook_server=debug",
             );
         }
-        let positive: [(&str, u64); 8] = [
+        let positive: [(&str, u64); 14] = [
+            ("delivery.concurrency", self.delivery.concurrency.into()),
+            ("delivery.lease_secs", self.delivery.lease_secs),
+            ("delivery.poll_interval_ms", self.delivery.poll_interval_ms),
+            (
+                "delivery.connect_timeout_secs",
+                self.delivery.connect_timeout_secs,
+            ),
+            (
+                "delivery.request_timeout_secs",
+                self.delivery.request_timeout_secs,
+            ),
+            (
+                "delivery.retention_days",
+                self.delivery.retention_days.into(),
+            ),
             ("http.body_limit_bytes", self.http.body_limit_bytes),
             ("http.request_timeout_secs", self.http.request_timeout_secs),
             (

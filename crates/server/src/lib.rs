@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod openapi;
 pub mod ratelimit;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 

@@ -16,6 +16,9 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "system", description = "Health, readiness and metrics (public)"),
         (name = "keys", description = "API keys"),
+        (name = "endpoints", description = "Where events are delivered: webhooks, Discord, Slack, Telegram"),
+        (name = "deliveries", description = "Delivery attempts, replay and recovery"),
+        (name = "events", description = "Event history and the live stream"),
     )
 )]
 pub struct ApiDoc;

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
 use tradehook_core::apikey::KeyHash;
+use tradehook_core::crypto::SecretBox;
+use tradehook_delivery::{LogSink, Outbox, SafeClient};
 use tradehook_store::Store;
 
 use crate::config::Config;
@@ -21,4 +24,16 @@ pub struct AppState {
     /// When each key's `last_used_at` was last written, so it is written
     /// at most once a minute per key instead of on every request.
     pub key_touches: Arc<Mutex<HashMap<String, i64>>>,
+    /// Publishes events (outbox write + wake-ups).
+    pub outbox: Outbox,
+    /// Seals and opens stored secrets.
+    pub sealer: SecretBox,
+    /// The SSRF-guarded client, used to check endpoint URLs.
+    pub client: SafeClient,
+    /// Messages received by `log` endpoints.
+    pub log_sink: LogSink,
+    /// In-process limits of internal actions (endpoint test sends).
+    pub action_limiter: RateLimiter,
+    /// Cancelled when the service stops; long-lived responses end then.
+    pub shutdown: CancellationToken,
 }

@@ -186,6 +186,7 @@ fn every_key_has_exactly_one_variable_named_after_its_path() {
     let mut c = Config::defaults();
     c.admin_key = Some(tradehook_server::config::Secret::new("x"));
     c.redis_url = Some("redis://h".into());
+    c.secrets_key = Some(tradehook_server::config::Secret::new("x"));
     let value = toml::Value::try_from(&c).unwrap();
     let mut keys = BTreeSet::new();
     flatten("", &value, &mut keys);

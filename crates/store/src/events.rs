@@ -228,3 +228,27 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// Publishes an event to the given endpoints only (a test send),
+    /// whatever their subscriptions. Returns the event's sequence number.
+    pub async fn publish_event_to(&self, event: &Event, endpoint_ids: &[&str]) -> Result<i64> {
+        let data = serde_json::to_string(&event.data).expect("JSON values serialise");
+        let mut tx = self.begin().await?;
+        let seq: i64 = on_tx!(tx, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO events (id, event_type, created_at, data) VALUES ($1, $2, $3, $4) RETURNING seq",
+            )
+            .bind(&event.id)
+            .bind(&event.event_type)
+            .bind(event.timestamp_ms)
+            .bind(&data)
+            .fetch_one(&mut *conn)
+            .await?
+        });
+        tx.insert_deliveries(&event.id, endpoint_ids, event.timestamp_ms)
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+}

@@ -1,4 +1,7 @@
 //! HTTP routes. Each module documents its routes for OpenAPI.
 
+pub mod deliveries;
+pub mod endpoints;
+pub mod events;
 pub mod keys;
 pub mod system;

@@ -13,6 +13,8 @@ use tradehook_server::{App, Config};
 use tradehook_store::testing::TestDb;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
+/// A fixed sealing key (32 zero bytes) so tests need no key file.
+pub const TEST_SEALING_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -30,6 +32,11 @@ pub fn test_config(db_url: &str) -> Config {
     config.database_url = db_url.to_string();
     config.admin_key = Some(tradehook_server::config::Secret::new(ADMIN_KEY));
     config.database.max_connections = 4;
+    config.secrets_key = Some(tradehook_server::config::Secret::new(TEST_SEALING_KEY));
+    // Tests deliver to a local receiver over plain HTTP.
+    config.delivery.allow_http = true;
+    config.delivery.allow_networks = "127.0.0.1/32".to_string();
+    config.delivery.poll_interval_ms = 50;
     config
 }
 
@@ -154,4 +161,50 @@ pub async fn redis_url(test_name: &str) -> Option<String> {
         "SKIPPED {test_name}: Redis not available (set {REDIS_URL_VAR} or start a server on 127.0.0.1:6379)"
     );
     None
+}
+
+/// Creates an endpoint through the API; returns its JSON (with `secret`).
+pub async fn create_endpoint(app: &TestApp, body: Value) -> Value {
+    let response = app
+        .post("/api/v1/endpoints")
+        .header("x-api-key", ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "endpoint creation failed: {json}");
+    json
+}
+
+/// Polls `check` until it returns `Some`, or panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// GET with the admin key, as JSON.
+pub async fn get_json(app: &TestApp, path: &str) -> Value {
+    app.get(path)
+        .header("x-api-key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
