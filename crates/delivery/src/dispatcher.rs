@@ -207,6 +207,12 @@ impl Dispatcher {
                         now_ms(),
                     )
                     .await;
+                    if let Some(until) = report.pace_until
+                        && let Some(state) =
+                            inner2.endpoints.lock().expect("lock").get_mut(&target.id)
+                    {
+                        state.blocked_until = state.blocked_until.max(until);
+                    }
                     drop((own, global));
                     let _ = tx
                         .send(Finished {

@@ -22,6 +22,9 @@ pub struct AttemptReport {
     pub error_class: Option<ErrorClass>,
     pub snippet: String,
     pub outcome: Outcome,
+    /// Send nothing more to this target before this time (Discord's
+    /// `X-RateLimit-*` headers said its bucket is empty).
+    pub pace_until: Option<UnixMillis>,
 }
 
 /// The headers and body of a webhook request (exposed for tests).
@@ -81,6 +84,7 @@ pub async fn send(
                 error_class: None,
                 snippet: String::new(),
                 outcome: Outcome::Success,
+                pace_until: None,
             };
         }
         TargetKind::Channel(c) => c,
@@ -117,6 +121,10 @@ pub async fn send(
                 retry_after_header: response.header("retry-after").map(str::to_string),
                 body_snippet: response.snippet.clone(),
             };
+            let pace_until = match channel {
+                ChannelKind::Discord => discord_pace(&response, now_ms + latency_ms),
+                _ => None,
+            };
             AttemptReport {
                 started_at: now_ms,
                 latency_ms,
@@ -124,6 +132,7 @@ pub async fn send(
                 error_class: None,
                 snippet: response.snippet,
                 outcome: classify(channel, &facts),
+                pace_until,
             }
         }
         Err(SendError { class, message }) => AttemptReport {
@@ -134,6 +143,7 @@ pub async fn send(
             // Never echo a Telegram token that may sit in the URL.
             snippet: redact(&message, target.telegram_token.as_deref()),
             outcome: classify_error(class),
+            pace_until: None,
         },
     }
 }
@@ -142,5 +152,67 @@ fn redact(text: &str, secret: Option<&str>) -> String {
     match secret {
         Some(s) if !s.is_empty() => text.replace(s, "***"),
         _ => text.to_string(),
+    }
+}
+
+/// When Discord's bucket for this webhook is empty (`X-RateLimit-Remaining:
+/// 0`), the time its `X-RateLimit-Reset-After` (seconds, decimals) ends.
+/// Discord asks clients to pace from these headers rather than hard-coded
+/// numbers.
+pub fn discord_pace(response: &crate::client::Response, now_ms: UnixMillis) -> Option<UnixMillis> {
+    let remaining: f64 = response
+        .header("x-ratelimit-remaining")?
+        .trim()
+        .parse()
+        .ok()?;
+    if remaining > 0.0 {
+        return None;
+    }
+    let after: f64 = response
+        .header("x-ratelimit-reset-after")?
+        .trim()
+        .parse()
+        .ok()?;
+    (after.is_finite() && after >= 0.0).then(|| now_ms + (after.min(3600.0) * 1000.0).ceil() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Response;
+
+    fn response(headers: &[(&str, &str)]) -> Response {
+        Response {
+            status: 204,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            snippet: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_empty_discord_bucket_paces_until_its_reset() {
+        let r = response(&[
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset-After", "1.25"),
+        ]);
+        assert_eq!(discord_pace(&r, 10_000), Some(11_250));
+    }
+
+    #[test]
+    fn a_bucket_with_room_or_no_headers_does_not_pace() {
+        let r = response(&[
+            ("X-RateLimit-Remaining", "3"),
+            ("X-RateLimit-Reset-After", "1.25"),
+        ]);
+        assert_eq!(discord_pace(&r, 10_000), None);
+        assert_eq!(discord_pace(&response(&[]), 10_000), None);
+        let garbage = response(&[
+            ("X-RateLimit-Remaining", "0"),
+            ("X-RateLimit-Reset-After", "soon"),
+        ]);
+        assert_eq!(discord_pace(&garbage, 10_000), None);
     }
 }

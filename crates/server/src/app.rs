@@ -261,7 +261,14 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
 fn spawn_workers(workers: &TaskTracker, state: &AppState, shutdown: &CancellationToken) {
     let d = &state.config.delivery;
     let schedule = d.schedule().expect("validated at load");
-    let instance = format!("{}-{}", hostname(), std::process::id());
+    // Unique per process start, so leases and the audit trail tell
+    // replicas (and restarts) apart.
+    let instance = format!(
+        "{}-{}-{:04x}",
+        hostname(),
+        std::process::id(),
+        rand::random::<u16>()
+    );
     for n in 0..d.workers {
         let dispatcher = Dispatcher::new(
             state.outbox.clone(),
