@@ -336,3 +336,46 @@ backend_test!(
         rx.shutdown().await;
     }
 );
+
+backend_test!(custom_headers_and_the_hex_signature_scheme_are_sent, |db| {
+    let app = TestApp::start(db).await;
+    let rx = Receiver::start().await;
+    let ep = create_endpoint(
+        &app,
+        json!({
+            "url": rx.url("/gh"), "event_types": ["*"], "headers": {"X-Team": "quant"},
+            "signature_scheme": "hmac_sha256_hex", "signature_header": "X-Hub-Signature-256"
+        }),
+    )
+    .await;
+    let secret = WebhookSecret::parse(ep["secret"].as_str().unwrap()).unwrap();
+    publish(&app, "order.submitted", json!({"symbol": "ETH"})).await;
+    let got = rx.wait_for_path("/gh", 1, WAIT).await.remove(0);
+    assert_eq!(got.header("x-team"), Some("quant"));
+    let expected = tradehook_core::webhook::signing::hex_body_signature(&secret, &got.body);
+    assert_eq!(got.header("x-hub-signature-256"), Some(expected.as_str()));
+    assert!(expected.starts_with("sha256=") && expected.len() == 7 + 64);
+    // Standard Webhooks headers are still there.
+    assert!(got.header("webhook-signature").unwrap().starts_with("v1,"));
+
+    // Delivery metrics count it by status and kind.
+    let text = eventually(10, "delivery metrics", || async {
+        let t = app
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        t.contains(r#"tradehook_deliveries_total{status="delivered",kind="webhook"}"#)
+            .then_some(t)
+    })
+    .await;
+    assert!(
+        text.contains("tradehook_delivery_attempt_duration_seconds_bucket"),
+        "{text}"
+    );
+    app.stop().await;
+    rx.shutdown().await;
+});
