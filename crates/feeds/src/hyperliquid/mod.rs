@@ -1,0 +1,4 @@
+//! Hyperliquid: frame parsing, and (in submodules) the WebSocket and REST
+//! clients.
+
+pub mod frame;
