@@ -10,6 +10,7 @@
 //! Instants are stored as Unix milliseconds (`BIGINT`), the same on both
 //! backends. Each backend has its own migrations folder.
 
+mod candles;
 mod deliveries;
 mod endpoints;
 mod error;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use candles::{CandleQuery, CandleRow};
 pub use deliveries::{
     AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, DeliveryStatus, LeasedDelivery,
     NextState,
