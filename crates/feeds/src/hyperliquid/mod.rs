@@ -1,4 +1,5 @@
-//! Hyperliquid: frame parsing, and (in submodules) the WebSocket and REST
-//! clients.
+//! Hyperliquid: frame parsing, the REST client, and the WebSocket feed.
 
+pub mod feed;
 pub mod frame;
+pub mod rest;
