@@ -43,6 +43,8 @@ def env_for(db_path, port):
         TRADEHOOK_ADMIN_KEY=ADMIN,
         TRADEHOOK_LOG="warn",
         TRADEHOOK_LOG_FORMAT="json",
+        # Measure the service itself, not a live market connection.
+        TRADEHOOK_MARKET_SOURCE="none",
         TRADEHOOK_SECRETS_KEY="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         # Load tests come from one IP; the per-IP limit would answer 429.
         TRADEHOOK_RATE_LIMIT_ANONYMOUS_PER_MINUTE="0",

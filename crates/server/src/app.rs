@@ -61,6 +61,9 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(api::deliveries::replay))
         .routes(routes!(api::events::list))
         .routes(routes!(api::events::stream))
+        .routes(routes!(api::market::candles))
+        .routes(routes!(api::market::prices))
+        .routes(routes!(api::market::symbols))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -158,6 +161,7 @@ impl App {
             connect_timeout: Duration::from_secs(config.delivery.connect_timeout_secs),
             request_timeout: Duration::from_secs(config.delivery.request_timeout_secs),
         });
+        let market = crate::market::Market::new(&config);
         let state = AppState {
             outbox: Outbox::new(store.clone()),
             store,
@@ -171,6 +175,7 @@ impl App {
             log_sink: LogSink::default(),
             action_limiter: RateLimiter::in_memory(),
             shutdown: CancellationToken::new(),
+            market,
         };
         let listen = state.config.listen_addr();
         let listener = TcpListener::bind(listen)
@@ -214,6 +219,14 @@ impl App {
             workers,
         } = self;
         spawn_workers(&workers, &state, &shutdown);
+        crate::market::spawn(
+            &state.config,
+            &state.store,
+            &state.market,
+            &workers,
+            &shutdown,
+        )
+        .await?;
         workers.close();
 
         let addr = listener.local_addr()?;

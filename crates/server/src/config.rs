@@ -20,6 +20,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use tradehook_core::webhook::netpolicy::NetPolicy;
 use tradehook_core::webhook::retry::RetrySchedule;
+use tradehook_feeds::Interval;
+use tradehook_feeds::interval::UnknownInterval;
 use tradehook_store::{BackendKind, StoreOptions, redact_url};
 
 /// The documented defaults, embedded in the binary.
@@ -171,6 +173,69 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         "delivery.retention_days",
         EnvKind::Parsed,
     ),
+    ("TRADEHOOK_MARKET_SOURCE", "market.source", EnvKind::Text),
+    ("TRADEHOOK_MARKET_MODE", "market.mode", EnvKind::Text),
+    ("TRADEHOOK_MARKET_SYMBOLS", "market.symbols", EnvKind::Text),
+    (
+        "TRADEHOOK_MARKET_INTERVALS",
+        "market.intervals",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_MARKET_POLL_INTERVAL_MS",
+        "market.poll_interval_ms",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_MARKET_CANDLE_GRACE_MS",
+        "market.candle_grace_ms",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_MARKET_INITIAL_BACKFILL_BARS",
+        "market.initial_backfill_bars",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_MARKET_RETENTION",
+        "market.retention",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_MARKET_REPLAY_FILE",
+        "market.replay_file",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_MARKET_REPLAY_SPEED",
+        "market.replay_speed",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_HYPERLIQUID_WS_URL",
+        "hyperliquid.ws_url",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_HYPERLIQUID_REST_URL",
+        "hyperliquid.rest_url",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_HYPERLIQUID_REST_WEIGHT_PER_MINUTE",
+        "hyperliquid.rest_weight_per_minute",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_HYPERLIQUID_PING_INTERVAL_SECS",
+        "hyperliquid.ping_interval_secs",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_HYPERLIQUID_SILENCE_TIMEOUT_SECS",
+        "hyperliquid.silence_timeout_secs",
+        EnvKind::Parsed,
+    ),
 ];
 
 /// A secret value: never printed by `Debug` or `Serialize`.
@@ -226,6 +291,80 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub rate_limit: RateLimitConfig,
     pub delivery: DeliveryConfig,
+    pub market: MarketConfig,
+    pub hyperliquid: HyperliquidConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    pub source: String,
+    pub mode: String,
+    pub symbols: String,
+    pub intervals: String,
+    pub poll_interval_ms: u64,
+    pub candle_grace_ms: u64,
+    pub initial_backfill_bars: u32,
+    pub retention: String,
+    pub replay_file: String,
+    pub replay_speed: f64,
+}
+
+impl MarketConfig {
+    pub fn symbol_list(&self) -> Vec<String> {
+        split_list(&self.symbols)
+    }
+
+    pub fn interval_list(&self) -> Result<Vec<Interval>, String> {
+        let mut out: Vec<Interval> = Vec::new();
+        for part in split_list(&self.intervals) {
+            let i: Interval = part.parse().map_err(|e: UnknownInterval| e.to_string())?;
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        if out.is_empty() {
+            return Err("at least one interval".to_string());
+        }
+        Ok(out)
+    }
+
+    /// (interval, keep for ms) pairs from `retention`.
+    pub fn retention_list(&self) -> Result<Vec<(Interval, i64)>, String> {
+        split_list(&self.retention)
+            .into_iter()
+            .map(|entry| {
+                let (i, d) = entry
+                    .split_once('=')
+                    .ok_or_else(|| format!("`{entry}` is not interval=duration"))?;
+                let interval: Interval = i
+                    .trim()
+                    .parse()
+                    .map_err(|e: UnknownInterval| e.to_string())?;
+                let keep = tradehook_core::webhook::retry::parse_duration(d.trim())
+                    .map_err(|e| e.to_string())?;
+                Ok((interval, keep.as_millis() as i64))
+            })
+            .collect()
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HyperliquidConfig {
+    pub ws_url: String,
+    pub rest_url: String,
+    pub rest_weight_per_minute: u32,
+    pub ping_interval_secs: u64,
+    pub silence_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -505,6 +644,84 @@ impl Config {
                 &format!("delays such as 0s,5s,2m ({e})"),
             );
         }
+        match self.market.source.as_str() {
+            "hyperliquid" | "none" => {}
+            "replay" => {
+                if self.market.replay_file.is_empty() {
+                    bad(
+                        "market.replay_file",
+                        &quoted(&self.market.replay_file),
+                        "a CSV or JSONL file when market.source is replay",
+                    );
+                }
+            }
+            other => bad(
+                "market.source",
+                &quoted(other),
+                "hyperliquid, replay or none",
+            ),
+        }
+        if !matches!(self.market.mode.as_str(), "ws" | "poll") {
+            bad("market.mode", &quoted(&self.market.mode), "ws or poll");
+        }
+        if let Err(e) = self.market.interval_list() {
+            bad("market.intervals", &quoted(&self.market.intervals), &e);
+        }
+        if let Err(e) = self.market.retention_list() {
+            bad(
+                "market.retention",
+                &quoted(&self.market.retention),
+                &format!("interval=duration pairs such as 1m=30d ({e})"),
+            );
+        }
+        if !(self.market.replay_speed.is_finite() && self.market.replay_speed >= 0.0) {
+            bad(
+                "market.replay_speed",
+                &self.market.replay_speed,
+                "0 (as fast as possible) or a positive factor",
+            );
+        }
+        for (key, url, schemes) in [
+            (
+                "hyperliquid.ws_url",
+                &self.hyperliquid.ws_url,
+                ["ws://", "wss://"],
+            ),
+            (
+                "hyperliquid.rest_url",
+                &self.hyperliquid.rest_url,
+                ["http://", "https://"],
+            ),
+        ] {
+            if !schemes.iter().any(|s| url.starts_with(s)) {
+                bad(
+                    key,
+                    &quoted(url),
+                    &format!("a URL starting with {} or {}", schemes[0], schemes[1]),
+                );
+            }
+        }
+        if !(1..=30).contains(&self.hyperliquid.ping_interval_secs) {
+            bad(
+                "hyperliquid.ping_interval_secs",
+                &self.hyperliquid.ping_interval_secs,
+                "1 to 30 (the server drops connections silent for 60 s)",
+            );
+        }
+        if self.hyperliquid.silence_timeout_secs <= self.hyperliquid.ping_interval_secs {
+            bad(
+                "hyperliquid.silence_timeout_secs",
+                &self.hyperliquid.silence_timeout_secs,
+                "more than hyperliquid.ping_interval_secs",
+            );
+        }
+        if !(100..=1200).contains(&self.hyperliquid.rest_weight_per_minute) {
+            bad(
+                "hyperliquid.rest_weight_per_minute",
+                &self.hyperliquid.rest_weight_per_minute,
+                "100 to 1200 (Hyperliquid's limit per IP)",
+            );
+        }
         if self.delivery.lease_secs <= self.delivery.request_timeout_secs {
             bad(
                 "delivery.lease_secs",
@@ -522,7 +739,12 @@ impl Config {
                 "a log filter such as info or tradehook_server=debug",
             );
         }
-        let positive: [(&str, u64); 14] = [
+        let positive: [(&str, u64); 16] = [
+            ("market.poll_interval_ms", self.market.poll_interval_ms),
+            (
+                "market.initial_backfill_bars",
+                self.market.initial_backfill_bars.into(),
+            ),
             ("delivery.concurrency", self.delivery.concurrency.into()),
             ("delivery.lease_secs", self.delivery.lease_secs),
             ("delivery.poll_interval_ms", self.delivery.poll_interval_ms),

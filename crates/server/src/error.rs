@@ -23,6 +23,13 @@ pub enum ApiError {
     },
     #[error("invalid value at `{path}`: {message}")]
     Validation { path: String, message: String },
+    /// A 422 with its own code, e.g. `symbol_not_found`.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -69,6 +76,7 @@ impl ApiError {
         match self {
             ApiError::MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -94,7 +102,8 @@ impl ApiError {
             ApiError::MalformedJson { line, column, .. } => {
                 Some(serde_json::json!({ "line": line, "column": column }))
             }
-            ApiError::Validation { path, message } => {
+            ApiError::Validation { path, message }
+            | ApiError::Unprocessable { path, message, .. } => {
                 Some(serde_json::json!([{ "path": path, "message": message }]))
             }
             ApiError::PayloadTooLarge { limit } => {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod market;
 pub mod openapi;
 pub mod ratelimit;
 pub mod secrets;

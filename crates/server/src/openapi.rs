@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "endpoints", description = "Where events are delivered: webhooks, Discord, Slack, Telegram"),
         (name = "deliveries", description = "Delivery attempts, replay and recovery"),
         (name = "events", description = "Event history and the live stream"),
+        (name = "market", description = "Candles, latest prices and symbols"),
     )
 )]
 pub struct ApiDoc;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub log_sink: LogSink,
     /// In-process limits of internal actions (endpoint test sends).
     pub action_limiter: RateLimiter,
+    /// Latest prices, feed health and the universe.
+    pub market: crate::market::Market,
     /// Cancelled when the service stops; long-lived responses end then.
     pub shutdown: CancellationToken,
 }

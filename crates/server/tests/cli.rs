@@ -12,6 +12,7 @@ fn tradehook(db_url: &str, args: &[&str]) -> Output {
         .env("TRADEHOOK_DATABASE_URL", db_url)
         .env("TRADEHOOK_LOG", "warn")
         .env("TRADEHOOK_LOG_FORMAT", "json")
+        .env("TRADEHOOK_MARKET_SOURCE", "none")
         .output()
         .expect("run tradehook")
 }
@@ -135,6 +136,7 @@ fn serve_stops_with_exit_code_0_on_sigterm() {
             format!("sqlite://{}", dir.path().join("t.db").display()),
         )
         .env("TRADEHOOK_LOG_FORMAT", "json")
+        .env("TRADEHOOK_MARKET_SOURCE", "none")
         .env("TRADEHOOK_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

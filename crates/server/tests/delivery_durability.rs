@@ -110,6 +110,7 @@ fn start_binary(db_url: &str) -> (Child, String) {
         .env("TRADEHOOK_DELIVERY_LEASE_SECS", "6")
         .env("TRADEHOOK_DELIVERY_POLL_INTERVAL_MS", "50")
         .env("TRADEHOOK_LOG_FORMAT", "json")
+        .env("TRADEHOOK_MARKET_SOURCE", "none")
         .env("TRADEHOOK_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -4,4 +4,5 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod keys;
+pub mod market;
 pub mod system;

@@ -37,6 +37,8 @@ pub fn test_config(db_url: &str) -> Config {
     config.delivery.allow_http = true;
     config.delivery.allow_networks = "127.0.0.1/32".to_string();
     config.delivery.poll_interval_ms = 50;
+    // No outside market data in tests unless a test points at a fake.
+    config.market.source = "none".to_string();
     config
 }
 
@@ -207,4 +209,81 @@ pub async fn get_json(app: &TestApp, path: &str) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+// Helpers for the endpoint, channel, stream and SSRF tests.
+
+/// Publishes an event the way the app's producers do; returns its id.
+pub async fn publish_event(app: &TestApp, event_type: &str, data: Value) -> String {
+    let event = tradehook_delivery::Outbox::event(event_type, data);
+    app.state.outbox.publish(&event).await.unwrap();
+    event.id
+}
+
+/// POSTs a JSON body with the admin key.
+pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    app.post(path)
+        .header("x-api-key", ADMIN_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// PATCHes a JSON body with the admin key.
+pub async fn patch_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(path))
+        .header("x-api-key", ADMIN_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `details[0].path` of a 422, after checking the status and code.
+pub async fn validation_path(response: reqwest::Response) -> String {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON answer");
+    assert_eq!(
+        status, 422,
+        "expected a validation error, got {status}: {body}"
+    );
+    assert_eq!(body["error"]["code"], "validation_failed", "{body}");
+    body["error"]["details"][0]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a validation error names a path: {body}"))
+        .to_string()
+}
+
+/// The first delivery of an endpoint in `status`, waiting up to 10 s.
+pub async fn delivery_in(app: &TestApp, endpoint_id: &str, status: &str) -> Value {
+    eventually(
+        10,
+        &format!("a {status} delivery on {endpoint_id}"),
+        || async {
+            let page = get_json(
+                app,
+                &format!("/api/v1/endpoints/{endpoint_id}/deliveries?status={status}"),
+            )
+            .await;
+            page["data"].as_array().and_then(|d| d.first().cloned())
+        },
+    )
+    .await
+}
+
+/// Checks `check` every 20 ms for `duration` and panics the first time it
+/// is false: "nothing more happens" without a bare sleep.
+pub async fn holds_for<F, Fut>(duration: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + duration;
+    while tokio::time::Instant::now() < deadline {
+        assert!(check().await, "no longer true: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(check().await, "no longer true: {what}");
 }
