@@ -9,6 +9,7 @@
 pub mod candles;
 pub mod hyperliquid;
 pub mod interval;
+pub mod replay;
 pub mod types;
 
 pub use candles::CandleTracker;

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use anyhow::Context;
+
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -165,10 +167,29 @@ pub async fn spawn(
     workers: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    if config.market.source != "hyperliquid" {
-        return Ok(());
-    }
     let intervals = config.market.interval_list().map_err(anyhow::Error::msg)?;
+    let keep = config.market.retention_list().map_err(anyhow::Error::msg)?;
+    let (tx, rx) = mpsc::channel(FEED_CHANNEL);
+    match config.market.source.as_str() {
+        "hyperliquid" => {}
+        "replay" => {
+            let path = &config.market.replay_file;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read market.replay_file {path}"))?;
+            let rows = tradehook_feeds::replay::parse(path, &text)?;
+            tracing::info!(rows = rows.len(), file = %path, speed = config.market.replay_speed, "replaying market data");
+            workers.spawn(tradehook_feeds::replay::play(
+                rows,
+                intervals,
+                config.market.replay_speed,
+                tx,
+                shutdown.clone(),
+            ));
+            workers.spawn(consume(store.clone(), market.clone(), rx, shutdown.clone()));
+            return Ok(());
+        }
+        _ => return Ok(()),
+    }
     let symbols = config.market.symbol_list();
     let mut last_closed = Vec::new();
     for symbol in &symbols {
@@ -190,22 +211,30 @@ pub async fn spawn(
     feed_config.silence_timeout = Duration::from_secs(config.hyperliquid.silence_timeout_secs);
     feed_config.grace = Duration::from_millis(config.market.candle_grace_ms);
     feed_config.initial_lookback_bars = i64::from(config.market.initial_backfill_bars);
-    let feed = HyperliquidFeed::new(feed_config, &last_closed);
-    *market.status.write().expect("lock") = Some(feed.status());
-
-    let (tx, rx) = mpsc::channel(FEED_CHANNEL);
     let stop = shutdown.clone();
-    workers.spawn(async move {
-        if let Err(e) = feed.run(tx, stop).await {
-            tracing::error!(error = %e, "market feed stopped");
-        }
-    });
+    if config.market.mode == "poll" {
+        let every = Duration::from_millis(config.market.poll_interval_ms);
+        workers.spawn(async move {
+            tradehook_feeds::hyperliquid::poll::run_poll(
+                feed_config,
+                every,
+                &last_closed,
+                tx,
+                stop,
+            )
+            .await;
+        });
+    } else {
+        let feed = HyperliquidFeed::new(feed_config, &last_closed);
+        *market.status.write().expect("lock") = Some(feed.status());
+        workers.spawn(async move {
+            if let Err(e) = feed.run(tx, stop).await {
+                tracing::error!(error = %e, "market feed stopped");
+            }
+        });
+    }
     workers.spawn(consume(store.clone(), market.clone(), rx, shutdown.clone()));
-    workers.spawn(retention(
-        store.clone(),
-        config.market.retention_list().map_err(anyhow::Error::msg)?,
-        shutdown.clone(),
-    ));
+    workers.spawn(retention(store.clone(), keep, shutdown.clone()));
     Ok(())
 }
 

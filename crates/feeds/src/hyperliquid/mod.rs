@@ -2,4 +2,5 @@
 
 pub mod feed;
 pub mod frame;
+pub mod poll;
 pub mod rest;
