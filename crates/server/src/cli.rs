@@ -54,6 +54,17 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
+    /// Run the whole service on a temporary database with a bundled market
+    /// replay: no account, no internet. Prints what to open and what
+    /// happens.
+    Demo {
+        /// Address and port to listen on (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Replay speed factor (1 = real time; 0 = as fast as possible).
+        #[arg(long, default_value_t = 120.0)]
+        speed: f64,
+    },
     /// Apply pending database migrations (serve also does this at start).
     Migrate {
         /// Only list the migrations and whether each is applied.
@@ -109,7 +120,7 @@ pub enum ConfigCommand {
 impl Cli {
     fn sources(&self) -> Sources {
         let listen = match &self.command {
-            Command::Serve { listen } => listen.clone(),
+            Command::Serve { listen } | Command::Demo { listen, .. } => listen.clone(),
             _ => None,
         };
         Sources::from_process(
@@ -140,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&config);
     match cli.command {
         Command::Serve { .. } => serve(config).await,
+        Command::Demo { speed, .. } => crate::demo::run(config, speed).await,
         Command::Migrate { status } => migrate(config, status).await,
         Command::Keys(cmd) => keys(config, cmd).await,
         Command::Config(ConfigCommand::Show) => {

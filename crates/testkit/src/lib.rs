@@ -1,4 +1,5 @@
 //! Fakes of outside services, speaking their real protocols over real
 //! sockets, for tests and benchmarks.
 
+pub mod hyperliquid;
 pub mod receiver;
