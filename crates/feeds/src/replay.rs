@@ -279,6 +279,32 @@ impl ReplayState {
         match row {
             ReplayRow::Candle(c) => {
                 let (symbol, price, ts) = (c.symbol.clone(), c.close, c.close_time());
+                // Larger buckets that ended before this bar are closed first.
+                self.tracker.on_clock(c.open_time, out);
+                // Aggregate into every configured interval that is a
+                // multiple of the row's (1m rows make 5m and 1h candles).
+                for interval in self.intervals.clone() {
+                    if interval == c.interval || interval.millis() % c.interval.millis() != 0 {
+                        continue;
+                    }
+                    let t = interval.bucket_start(c.open_time);
+                    let bar = match self.tracker.open_candle(&symbol, interval) {
+                        Some(open) if open.open_time == t => Candle {
+                            high: open.high.max(c.high),
+                            low: open.low.min(c.low),
+                            close: c.close,
+                            volume: open.volume + c.volume,
+                            trades: open.trades + c.trades,
+                            ..open.clone()
+                        },
+                        _ => Candle {
+                            interval,
+                            open_time: t,
+                            ..c.clone()
+                        },
+                    };
+                    self.tracker.on_update(bar, out);
+                }
                 self.tracker.on_update(c.clone(), out);
                 self.tracker.on_closed(c, out);
                 out.push(FeedEvent::Tick { symbol, price, ts });
@@ -432,6 +458,44 @@ mod tests {
             .is_err(),
             "high < low"
         );
+    }
+
+    #[test]
+    fn one_minute_rows_aggregate_into_five_minute_candles() {
+        let mut s = ReplayState::new(vec![Interval::M1, Interval::M5]);
+        let mut out = Vec::new();
+        for i in 0..10 {
+            let p = 100.0 + i as f64;
+            let row = candle(
+                "BTC".into(),
+                "1m",
+                i * 60_000,
+                [p, p + 0.5, p - 0.5, p + 0.25, 1.0],
+                2,
+            )
+            .unwrap();
+            s.apply(ReplayRow::Candle(row), &mut out);
+        }
+        s.finish(&mut out);
+        let five: Vec<&Candle> = out
+            .iter()
+            .filter_map(|e| match e {
+                FeedEvent::CandleClosed(c) if c.interval == Interval::M5 => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(five.len(), 2);
+        assert_eq!(
+            (five[0].open, five[0].high, five[0].low, five[0].close),
+            (100.0, 104.5, 99.5, 104.25)
+        );
+        assert_eq!((five[0].volume, five[0].trades), (5.0, 10));
+        assert_eq!(five[1].open_time, 300_000);
+        let ones = out
+            .iter()
+            .filter(|e| matches!(e, FeedEvent::CandleClosed(c) if c.interval == Interval::M1))
+            .count();
+        assert_eq!(ones, 10, "each 1m row closes once");
     }
 
     #[test]
