@@ -9,11 +9,9 @@
 //! batch), applies the retry policy and disables endpoints that are gone.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -61,7 +59,7 @@ impl Default for DispatcherConfig {
 struct EndpointState {
     target: Arc<Target>,
     permits: Arc<Semaphore>,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    limiter: Option<Bucket>,
     blocked_until: UnixMillis,
 }
 
@@ -186,6 +184,16 @@ impl Dispatcher {
                 )
                 .await?;
             leased_total += leased.len();
+            // Only what was leased spends the endpoint's rate budget.
+            if let Some(bucket) = inner
+                .endpoints
+                .lock()
+                .expect("lock")
+                .get_mut(&endpoint_id)
+                .and_then(|s| s.limiter.as_mut())
+            {
+                bucket.take(leased.len() as u32, now);
+            }
             for delivery in leased {
                 let (Ok(own), Ok(global)) = (
                     permits.clone().try_acquire_owned(),
@@ -276,8 +284,8 @@ impl Dispatcher {
                     permits: Arc::new(Semaphore::new(target.max_concurrency)),
                     limiter: target
                         .rate_limit_per_minute
-                        .and_then(NonZeroU32::new)
-                        .map(|n| Arc::new(RateLimiter::direct(Quota::per_minute(n)))),
+                        .filter(|n| *n > 0)
+                        .map(|n| Bucket::per_minute(n, now)),
                     target: Arc::new(target),
                     blocked_until: 0,
                 },
@@ -295,19 +303,13 @@ impl Dispatcher {
         if budget == 0 {
             return Ok(None);
         }
-        if let Some(limiter) = &state.limiter {
-            let mut granted = 0;
-            while granted < budget && limiter.check().is_ok() {
-                granted += 1;
-            }
-            if granted == 0 {
-                // Come back when one request's worth of budget returns.
-                let per_request =
-                    60_000 / i64::from(state.target.rate_limit_per_minute.unwrap_or(1).max(1));
-                state.blocked_until = now + per_request.max(1);
+        if let Some(bucket) = &mut state.limiter {
+            let available = bucket.available(now);
+            if available == 0 {
+                state.blocked_until = bucket.next_token_at(now);
                 return Ok(None);
             }
-            budget = granted;
+            budget = budget.min(available as usize);
         }
         Ok(Some((state.target.clone(), state.permits.clone(), budget)))
     }
@@ -458,5 +460,73 @@ pub fn redact_url(url: &str) -> String {
             )
         }
         Err(_) => "(invalid URL)".to_string(),
+    }
+}
+
+/// An endpoint's rate budget: a token bucket holding up to a minute's
+/// worth, refilled continuously. Written here rather than using
+/// `governor` because the dispatcher must read the balance before
+/// leasing and spend only what it actually leased; governor can only
+/// spend.
+#[derive(Debug, Clone)]
+struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    per_ms: f64,
+    last: UnixMillis,
+}
+
+impl Bucket {
+    fn per_minute(n: u32, now: UnixMillis) -> Self {
+        let capacity = f64::from(n);
+        Bucket {
+            capacity,
+            tokens: capacity,
+            per_ms: capacity / 60_000.0,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: UnixMillis) {
+        let elapsed = (now - self.last).max(0) as f64;
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.capacity);
+        self.last = self.last.max(now);
+    }
+
+    /// Whole tokens available now.
+    fn available(&mut self, now: UnixMillis) -> u32 {
+        self.refill(now);
+        self.tokens.floor() as u32
+    }
+
+    fn take(&mut self, n: u32, now: UnixMillis) {
+        self.refill(now);
+        self.tokens = (self.tokens - f64::from(n)).max(0.0);
+    }
+
+    /// When the next whole token will be there.
+    fn next_token_at(&self, now: UnixMillis) -> UnixMillis {
+        let missing = (1.0 - self.tokens.fract()).max(0.0);
+        now + (missing / self.per_ms).ceil().max(1.0) as i64
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::Bucket;
+
+    #[test]
+    fn the_bucket_spends_only_what_is_taken_and_refills_over_time() {
+        let mut b = Bucket::per_minute(2, 0);
+        assert_eq!(b.available(0), 2);
+        assert_eq!(b.available(0), 2, "reading does not spend");
+        b.take(1, 0);
+        assert_eq!(b.available(0), 1);
+        b.take(1, 0);
+        assert_eq!(b.available(0), 0);
+        assert_eq!(b.next_token_at(0), 30_000, "2 a minute: one every 30 s");
+        assert_eq!(b.available(29_999), 0);
+        assert_eq!(b.available(30_000), 1);
+        assert_eq!(b.available(600_000), 2, "never more than a minute's worth");
     }
 }

@@ -40,4 +40,8 @@ pub enum FeedEvent {
     CandleUpdate(Candle),
     /// A finished candle; published once per (symbol, interval, open_time).
     CandleClosed(Candle),
+    /// A correction of a closed candle after checking it against REST
+    /// (live frames missed part of the bucket). Store it; rules already
+    /// saw the close and do not fire again.
+    CandleRevised(Candle),
 }

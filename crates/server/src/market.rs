@@ -262,7 +262,7 @@ pub async fn consume(
                     market.apply(&event);
                     match event {
                         FeedEvent::CandleUpdate(c) => { open.insert((c.symbol.clone(), c.interval), c); }
-                        FeedEvent::CandleClosed(c) => {
+                        FeedEvent::CandleClosed(c) | FeedEvent::CandleRevised(c) => {
                             open.remove(&(c.symbol.clone(), c.interval));
                             closed.push(row(&c, true));
                         }

@@ -23,7 +23,7 @@ use crate::candles::CandleTracker;
 use crate::hyperliquid::frame::{Frame, parse_frame};
 use crate::hyperliquid::rest::{RestClient, RestError};
 use crate::interval::Interval;
-use crate::types::FeedEvent;
+use crate::types::{Candle, FeedEvent};
 
 /// Settings of the WebSocket feed.
 #[derive(Clone)]
@@ -40,6 +40,18 @@ pub struct FeedConfig {
     pub backoff_max: Duration,
     /// Candles fetched per series at the first start (nothing stored yet).
     pub initial_lookback_bars: i64,
+    /// How long after a live close the bar is checked against REST.
+    pub reconcile_after: Duration,
+    /// The wall clock (Unix ms); tests pass a controlled one.
+    pub clock: Clock,
+}
+
+/// A source of the current time in Unix milliseconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(now_ms)
 }
 
 impl FeedConfig {
@@ -60,6 +72,8 @@ impl FeedConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             initial_lookback_bars: 500,
+            reconcile_after: Duration::from_secs(1),
+            clock: system_clock(),
         }
     }
 }
@@ -85,9 +99,12 @@ pub struct HyperliquidFeed {
     tracker: CandleTracker,
     status: Arc<FeedStatus>,
     symbols: Vec<String>,
+    /// Bars closed from live frames, to check against REST when due.
+    to_reconcile: Vec<(i64, Candle)>,
+    backfilling: bool,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -120,6 +137,8 @@ impl HyperliquidFeed {
             config,
             tracker,
             status: Arc::new(FeedStatus::default()),
+            to_reconcile: Vec::new(),
+            backfilling: false,
         }
     }
 
@@ -218,7 +237,10 @@ impl HyperliquidFeed {
 
         // Fill the gap since the last closed candle before reading live
         // frames (they wait in the socket meanwhile).
-        if let Err(e) = self.backfill(out).await {
+        self.backfilling = true;
+        let filled = self.backfill(out).await;
+        self.backfilling = false;
+        if let Err(e) = filled {
             return Ended::Lost(format!("backfill: {e}"));
         }
 
@@ -241,7 +263,9 @@ impl HyperliquidFeed {
                     }
                 }
                 _ = clock.tick() => {
-                    self.tracker.on_clock(now_ms(), &mut events);
+                    let now = (self.config.clock)();
+                    self.tracker.on_clock(now, &mut events);
+                    self.reconcile_due(now, out);
                     if !self.publish(out, &mut events).await { return Ended::Shutdown; }
                 }
                 message = stream.next() => {
@@ -253,7 +277,7 @@ impl HyperliquidFeed {
                         Some(Ok(_)) => { last_message = tokio::time::Instant::now(); continue; }
                     };
                     last_message = tokio::time::Instant::now();
-                    self.status.last_message_at.store(now_ms(), Ordering::Relaxed);
+                    self.status.last_message_at.store((self.config.clock)(), Ordering::Relaxed);
                     self.on_text(&text, &mut events);
                     if !self.publish(out, &mut events).await { return Ended::Shutdown; }
                 }
@@ -273,7 +297,7 @@ impl HyperliquidFeed {
             Ok(Frame::AllMids(mids)) => {
                 metrics::counter!("tradehook_feed_frames_total", "channel" => "allMids")
                     .increment(1);
-                let ts = now_ms();
+                let ts = (self.config.clock)();
                 for (symbol, price) in mids {
                     if self.symbols.contains(&symbol) {
                         events.push(FeedEvent::Tick { symbol, price, ts });
@@ -302,8 +326,18 @@ impl HyperliquidFeed {
 
     /// Sends events; ticks are dropped (and counted) when the consumer is
     /// full, candles wait. Returns false if the consumer is gone.
-    async fn publish(&self, out: &mpsc::Sender<FeedEvent>, events: &mut Vec<FeedEvent>) -> bool {
+    async fn publish(
+        &mut self,
+        out: &mpsc::Sender<FeedEvent>,
+        events: &mut Vec<FeedEvent>,
+    ) -> bool {
         for event in events.drain(..) {
+            if let FeedEvent::CandleClosed(c) = &event
+                && !self.backfilling
+            {
+                let due = (self.config.clock)() + self.config.reconcile_after.as_millis() as i64;
+                self.to_reconcile.push((due, c.clone()));
+            }
             match event {
                 FeedEvent::Tick { .. } => match out.try_send(event) {
                     Ok(()) => {}
@@ -327,7 +361,7 @@ impl HyperliquidFeed {
     /// Fetches every candle closed since the last closed one of each
     /// series and closes them in order.
     async fn backfill(&mut self, out: &mpsc::Sender<FeedEvent>) -> Result<(), RestError> {
-        let now = now_ms();
+        let now = (self.config.clock)();
         for symbol in self.symbols.clone() {
             for interval in self.config.intervals.clone() {
                 let step = interval.millis();
@@ -355,6 +389,44 @@ impl HyperliquidFeed {
             }
         }
         Ok(())
+    }
+}
+
+impl HyperliquidFeed {
+    /// Checks bars closed from live frames against REST, off the read
+    /// loop; a bar that differs is published as `CandleRevised`.
+    fn reconcile_due(&mut self, now: i64, out: &mpsc::Sender<FeedEvent>) {
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.to_reconcile.drain(..).partition(|(at, _)| *at <= now);
+        self.to_reconcile = later;
+        if due.is_empty() {
+            return;
+        }
+        let rest = self.config.rest.clone();
+        let out = out.clone();
+        tokio::spawn(async move {
+            for (_, closed) in due {
+                let t = closed.open_time;
+                match rest
+                    .candle_snapshot(&closed.symbol, closed.interval, t, t)
+                    .await
+                {
+                    Ok(bars) => {
+                        if let Some(truth) = bars.into_iter().find(|b| b.open_time == t)
+                            && truth != closed
+                        {
+                            metrics::counter!("tradehook_feed_candles_revised_total").increment(1);
+                            if out.send(FeedEvent::CandleRevised(truth)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, symbol = %closed.symbol, "could not reconcile a closed candle")
+                    }
+                }
+            }
+        });
     }
 }
 

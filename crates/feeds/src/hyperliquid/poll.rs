@@ -14,13 +14,6 @@ use crate::candles::CandleTracker;
 use crate::hyperliquid::feed::{FeedConfig, validate_symbols};
 use crate::types::FeedEvent;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Polls until `shutdown`. `last_closed` as for the stream.
 pub async fn run_poll(
     config: FeedConfig,
@@ -57,7 +50,7 @@ pub async fn run_poll(
         let mut events = Vec::new();
         match config.rest.all_mids().await {
             Ok(mids) => {
-                let ts = now_ms();
+                let ts = (config.clock)();
                 for (symbol, price) in mids {
                     if wanted.contains(&symbol) {
                         events.push(FeedEvent::Tick { symbol, price, ts });
@@ -66,7 +59,7 @@ pub async fn run_poll(
             }
             Err(e) => tracing::warn!(error = %e, "poll: allMids failed"),
         }
-        let now = now_ms();
+        let now = (config.clock)();
         for symbol in &wanted {
             for interval in &config.intervals {
                 let step = interval.millis();

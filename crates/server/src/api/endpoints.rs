@@ -369,7 +369,11 @@ impl AppState {
                             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 })
             });
-            if !token_ok && r.telegram_bot_token.is_none() {
+            // A token given must be well formed; without one, a stored one
+            // must exist.
+            if (telegram_token.is_some() && !token_ok)
+                || (telegram_token.is_none() && r.telegram_bot_token.is_none())
+            {
                 return Err(ApiError::validation(
                     "telegram_bot_token",
                     "a bot token like 123456:ABC-DEF…",
@@ -415,6 +419,13 @@ pub async fn create(
         (_, Some(url)) => url.trim().to_string(),
         (_, None) => return Err(ApiError::validation("url", "required for this kind")),
     };
+    // Chat services are paced by their answers and show messages in
+    // arrival order, so they get one send at a time by default.
+    let default_concurrency = if matches!(kind.as_str(), "discord" | "slack" | "telegram") {
+        1
+    } else {
+        8
+    };
     let secret = WebhookSecret::generate();
     let record = EndpointRecord {
         id: new_id("ep"),
@@ -428,7 +439,7 @@ pub async fn create(
         enabled: body.enabled,
         disabled_reason: None,
         rate_limit_per_minute: body.rate_limit_per_minute,
-        max_concurrency: body.max_concurrency.unwrap_or(8),
+        max_concurrency: body.max_concurrency.unwrap_or(default_concurrency),
         headers: body.headers,
         secret: state.sealer.seal(&secret.expose()),
         previous_secret: None,
