@@ -278,19 +278,20 @@ impl HyperliquidFeed {
                     };
                     last_message = tokio::time::Instant::now();
                     self.status.last_message_at.store((self.config.clock)(), Ordering::Relaxed);
-                    self.on_text(&text, &mut events);
+                    self.on_text(&text, &mut events).await;
                     if !self.publish(out, &mut events).await { return Ended::Shutdown; }
                 }
             }
         }
     }
 
-    fn on_text(&mut self, text: &str, events: &mut Vec<FeedEvent>) {
+    async fn on_text(&mut self, text: &str, events: &mut Vec<FeedEvent>) {
         match parse_frame(text) {
             Ok(Frame::Candle(c)) => {
                 metrics::counter!("tradehook_feed_frames_total", "channel" => "candle")
                     .increment(1);
                 if self.symbols.contains(&c.symbol) {
+                    self.fill_gap_before(&c, events).await;
                     self.tracker.on_update(c, events);
                 }
             }
@@ -393,6 +394,37 @@ impl HyperliquidFeed {
 }
 
 impl HyperliquidFeed {
+    /// When a live frame is more than one bucket past what we have (the
+    /// open bucket, or the last closed one), the buckets in between —
+    /// including a stale open one — are fetched from REST and closed in
+    /// order first, so a jump never leaves a gap or closes a partial bar.
+    async fn fill_gap_before(&mut self, c: &Candle, events: &mut Vec<FeedEvent>) {
+        let step = c.interval.millis();
+        let from = match (
+            self.tracker.open_candle(&c.symbol, c.interval),
+            self.tracker.last_closed(&c.symbol, c.interval),
+        ) {
+            (Some(open), _) if c.open_time > open.open_time + step => open.open_time,
+            (None, Some(last)) if c.open_time > last + 2 * step => last + step,
+            _ => return,
+        };
+        match self
+            .config
+            .rest
+            .candles_between(&c.symbol, c.interval, from, c.open_time - 1)
+            .await
+        {
+            Ok(missing) => {
+                for bar in missing.into_iter().filter(|b| b.open_time < c.open_time) {
+                    self.tracker.on_closed(bar, events);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, symbol = %c.symbol, "could not fill a candle gap; the next backfill will")
+            }
+        }
+    }
+
     /// Checks bars closed from live frames against REST, off the read
     /// loop; a bar that differs is published as `CandleRevised`.
     fn reconcile_due(&mut self, now: i64, out: &mpsc::Sender<FeedEvent>) {
