@@ -71,6 +71,22 @@ pub enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Fill candle history from Hyperliquid REST, with a progress bar.
+    /// Resumes after the newest stored candle; safe to run again.
+    Backfill {
+        /// Coin, e.g. BTC (case-sensitive).
+        #[arg(long)]
+        symbol: String,
+        /// Interval: 1m 3m 5m 15m 30m 1h 2h 4h 8h 12h 1d 3d 1w.
+        #[arg(long, default_value = "1m")]
+        interval: String,
+        /// Start: a date (2026-01-01), an RFC 3339 time, or Unix ms.
+        #[arg(long)]
+        since: String,
+        /// End (default: now).
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -154,6 +170,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { speed, .. } => crate::demo::run(config, speed).await,
         Command::Migrate { status } => migrate(config, status).await,
         Command::Keys(cmd) => keys(config, cmd).await,
+        Command::Backfill {
+            symbol,
+            interval,
+            since,
+            until,
+        } => crate::backfill::run(config, &symbol, &interval, &since, until.as_deref()).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml());
             Ok(())

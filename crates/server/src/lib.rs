@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod demo;

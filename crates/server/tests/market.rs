@@ -193,7 +193,7 @@ backend_test!(a_restart_stores_no_duplicate_and_misses_no_candle, |db| {
     app.stop().await;
     // The same buckets again on restart: upserted, not duplicated.
     let app = start_with_fake(db, &fake).await;
-    // Wait until the new feed has connected (and so has backfilled).
+    // Wait until the new feed has connected.
     eventually(10, "the feed reconnected", || async {
         (get_json(&app, "/api/v1/prices").await["feed_connected"] == true).then_some(())
     })
