@@ -248,10 +248,17 @@ pub async fn consume(
     let mut open: HashMap<(String, Interval), Candle> = HashMap::new();
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut batch = Vec::with_capacity(256);
+    // When each symbol last had news (Unix ms), for the age gauge.
+    let mut last_seen: HashMap<String, i64> = HashMap::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = flush.tick() => {
+                let now = now_ms();
+                for (symbol, at) in &last_seen {
+                    metrics::gauge!("tradehook_feed_last_message_age_seconds", "symbol" => symbol.clone())
+                        .set((now - at).max(0) as f64 / 1000.0);
+                }
                 let rows: Vec<CandleRow> = open.drain().map(|(_, c)| row(&c, false)).collect();
                 write(&store, &market.source, &rows).await;
             }
@@ -260,6 +267,15 @@ pub async fn consume(
                 let mut closed = Vec::new();
                 for event in batch.drain(..) {
                     market.apply(&event);
+                    let symbol = match &event {
+                        FeedEvent::Tick { symbol, .. } => symbol,
+                        FeedEvent::CandleUpdate(c) | FeedEvent::CandleClosed(c) | FeedEvent::CandleRevised(c) => &c.symbol,
+                    };
+                    if let Some(at) = last_seen.get_mut(symbol.as_str()) {
+                        *at = now_ms();
+                    } else {
+                        last_seen.insert(symbol.clone(), now_ms());
+                    }
                     match event {
                         FeedEvent::CandleUpdate(c) => { open.insert((c.symbol.clone(), c.interval), c); }
                         FeedEvent::CandleClosed(c) | FeedEvent::CandleRevised(c) => {

@@ -116,6 +116,8 @@ fn every_subcommand_has_help() {
         vec!["keys", "revoke", "--help"],
         vec!["config", "--help"],
         vec!["config", "show", "--help"],
+        vec!["demo", "--help"],
+        vec!["backfill", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tradehook"))
             .args(&args)
