@@ -10,8 +10,10 @@ pub mod candles;
 pub mod hyperliquid;
 pub mod interval;
 pub mod replay;
+pub mod source;
 pub mod types;
 
 pub use candles::CandleTracker;
 pub use interval::Interval;
+pub use source::Source;
 pub use types::{Candle, FeedEvent};

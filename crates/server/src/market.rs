@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tradehook_core::time::now_ms;
 use tradehook_feeds::hyperliquid::feed::{FeedConfig, FeedStatus, HyperliquidFeed};
 use tradehook_feeds::hyperliquid::rest::RestClient;
-use tradehook_feeds::{Candle, FeedEvent, Interval};
+use tradehook_feeds::{Candle, FeedEvent, Interval, Source};
 use tradehook_store::{CandleRow, Store};
 
 use crate::config::Config;
@@ -169,70 +169,59 @@ pub async fn spawn(
 ) -> anyhow::Result<()> {
     let intervals = config.market.interval_list().map_err(anyhow::Error::msg)?;
     let keep = config.market.retention_list().map_err(anyhow::Error::msg)?;
-    let (tx, rx) = mpsc::channel(FEED_CHANNEL);
-    match config.market.source.as_str() {
-        "hyperliquid" => {}
+    let source = match config.market.source.as_str() {
+        "hyperliquid" => {
+            let symbols = config.market.symbol_list();
+            let mut last_closed = Vec::new();
+            for symbol in &symbols {
+                for interval in &intervals {
+                    if let Some(t) = store
+                        .last_closed_candle(&market.source, symbol, interval.as_str())
+                        .await?
+                    {
+                        last_closed.push((symbol.clone(), *interval, t));
+                    }
+                }
+            }
+            let rest = market
+                .rest
+                .clone()
+                .expect("hyperliquid source has a REST client");
+            let mut feed_config =
+                FeedConfig::new(&config.hyperliquid.ws_url, rest, symbols, intervals);
+            feed_config.ping_interval = Duration::from_secs(config.hyperliquid.ping_interval_secs);
+            feed_config.silence_timeout =
+                Duration::from_secs(config.hyperliquid.silence_timeout_secs);
+            feed_config.grace = Duration::from_millis(config.market.candle_grace_ms);
+            feed_config.initial_lookback_bars = i64::from(config.market.initial_backfill_bars);
+            if config.market.mode == "poll" {
+                Source::Poll {
+                    config: Box::new(feed_config),
+                    every: Duration::from_millis(config.market.poll_interval_ms),
+                    last_closed,
+                }
+            } else {
+                let feed = HyperliquidFeed::new(feed_config, &last_closed);
+                *market.status.write().expect("lock") = Some(feed.status());
+                Source::Stream(Box::new(feed))
+            }
+        }
         "replay" => {
             let path = &config.market.replay_file;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read market.replay_file {path}"))?;
             let rows = tradehook_feeds::replay::parse(path, &text)?;
             tracing::info!(rows = rows.len(), file = %path, speed = config.market.replay_speed, "replaying market data");
-            workers.spawn(tradehook_feeds::replay::play(
+            Source::Replay {
                 rows,
                 intervals,
-                config.market.replay_speed,
-                tx,
-                shutdown.clone(),
-            ));
-            workers.spawn(consume(store.clone(), market.clone(), rx, shutdown.clone()));
-            return Ok(());
+                speed: config.market.replay_speed,
+            }
         }
         _ => return Ok(()),
-    }
-    let symbols = config.market.symbol_list();
-    let mut last_closed = Vec::new();
-    for symbol in &symbols {
-        for interval in &intervals {
-            if let Some(t) = store
-                .last_closed_candle(&market.source, symbol, interval.as_str())
-                .await?
-            {
-                last_closed.push((symbol.clone(), *interval, t));
-            }
-        }
-    }
-    let rest = market
-        .rest
-        .clone()
-        .expect("hyperliquid source has a REST client");
-    let mut feed_config = FeedConfig::new(&config.hyperliquid.ws_url, rest, symbols, intervals);
-    feed_config.ping_interval = Duration::from_secs(config.hyperliquid.ping_interval_secs);
-    feed_config.silence_timeout = Duration::from_secs(config.hyperliquid.silence_timeout_secs);
-    feed_config.grace = Duration::from_millis(config.market.candle_grace_ms);
-    feed_config.initial_lookback_bars = i64::from(config.market.initial_backfill_bars);
-    let stop = shutdown.clone();
-    if config.market.mode == "poll" {
-        let every = Duration::from_millis(config.market.poll_interval_ms);
-        workers.spawn(async move {
-            tradehook_feeds::hyperliquid::poll::run_poll(
-                feed_config,
-                every,
-                &last_closed,
-                tx,
-                stop,
-            )
-            .await;
-        });
-    } else {
-        let feed = HyperliquidFeed::new(feed_config, &last_closed);
-        *market.status.write().expect("lock") = Some(feed.status());
-        workers.spawn(async move {
-            if let Err(e) = feed.run(tx, stop).await {
-                tracing::error!(error = %e, "market feed stopped");
-            }
-        });
-    }
+    };
+    let (tx, rx) = mpsc::channel(FEED_CHANNEL);
+    workers.spawn(source.run(tx, shutdown.clone()));
     workers.spawn(consume(store.clone(), market.clone(), rx, shutdown.clone()));
     workers.spawn(retention(store.clone(), keep, shutdown.clone()));
     Ok(())
