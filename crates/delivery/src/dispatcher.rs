@@ -67,6 +67,12 @@ struct Finished {
     delivery: LeasedDelivery,
     target: Arc<Target>,
     report: AttemptReport,
+    /// Held until the result is recorded, so a recorder that falls behind
+    /// slows leasing instead of letting leases pile up and expire.
+    _permits: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
 }
 
 /// The delivery worker of one process.
@@ -221,15 +227,14 @@ impl Dispatcher {
                     {
                         state.blocked_until = state.blocked_until.max(until);
                     }
-                    drop((own, global));
                     let _ = tx
                         .send(Finished {
                             delivery,
                             target,
                             report,
+                            _permits: (own, global),
                         })
                         .await;
-                    inner2.outbox.wake_dispatcher();
                 });
             }
         }
@@ -405,6 +410,10 @@ async fn record_batch(inner: &Arc<Inner>, batch: Vec<Finished>) {
             }
         }
     }
+    // The batch's permits are released now (when `batch` drops), so the
+    // dispatcher can lease more.
+    drop(batch);
+    inner.outbox.wake_dispatcher();
     to_disable.sort();
     to_disable.dedup_by(|a, b| a.0 == b.0);
     for (endpoint_id, reason) in to_disable {

@@ -136,10 +136,17 @@ impl Store {
     /// Enabled endpoints that have due deliveries, most overdue first.
     pub async fn due_endpoints(&self, now: UnixMillis, limit: i64) -> Result<Vec<String>> {
         Ok(on_backend!(self, pool => {
+            // One index probe per enabled endpoint (the first pending row on
+            // the partial index), rather than aggregating the whole queue.
             sqlx::query_scalar(
-                "SELECT d.endpoint_id FROM deliveries d
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-                 GROUP BY d.endpoint_id ORDER BY MIN(d.next_attempt_at) LIMIT $2",
+                "SELECT id FROM (
+                    SELECT e.id,
+                           (SELECT d.next_attempt_at FROM deliveries d
+                             WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                             ORDER BY d.next_attempt_at LIMIT 1) AS due
+                    FROM endpoints e WHERE e.enabled
+                 ) t
+                 WHERE due <= $1 ORDER BY due LIMIT $2",
             )
             .bind(now)
             .bind(limit)
@@ -257,68 +264,47 @@ impl Store {
     /// A result whose lease token no longer matches (the lease expired and
     /// another worker took it) is not applied; the returned flags say which
     /// were. Also keeps each endpoint's `failing_since` current.
+    ///
+    /// On PostgreSQL the whole batch is three set-based statements (arrays
+    /// through `unnest`). Endpoint rows are updated once per endpoint, in id
+    /// order, so concurrent batches never lock them in opposite orders
+    /// (which deadlocked and lost whole batches).
     pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<Vec<bool>> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Row<'_>> = results.iter().map(Row::of).collect();
         let mut tx = self.begin().await?;
-        let mut applied = Vec::with_capacity(results.len());
-        for r in results {
-            let (status, next_at, delivered_at) = match r.next {
-                NextState::Delivered => {
-                    ("delivered", r.started_at, Some(r.started_at + r.latency_ms))
+        let applied: Vec<bool> = match &mut tx.inner {
+            crate::tx::TxInner::Postgres(t) => record_postgres(&mut **t, &rows).await?,
+            crate::tx::TxInner::Sqlite(t) => record_sqlite(&mut **t, &rows).await?,
+        };
+        // The last applied outcome per endpoint decides its health.
+        let mut health: std::collections::BTreeMap<&str, (bool, i64)> =
+            std::collections::BTreeMap::new();
+        for (r, ok) in results.iter().zip(&applied) {
+            if *ok {
+                health.insert(
+                    &r.endpoint_id,
+                    (r.next == NextState::Delivered, r.started_at),
+                );
+            }
+        }
+        for (endpoint_id, (delivered, at)) in health {
+            on_tx!(tx, conn => {
+                if delivered {
+                    sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+                        .bind(endpoint_id)
+                        .execute(&mut *conn)
+                        .await?;
+                } else {
+                    sqlx::query("UPDATE endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL")
+                        .bind(endpoint_id)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
                 }
-                NextState::RetryAt(at) => ("pending", at, None),
-                NextState::Failed => ("failed", r.started_at, None),
-            };
-            let next_retry_at = match r.next {
-                NextState::RetryAt(at) => Some(at),
-                _ => None,
-            };
-            let now = r.started_at + r.latency_ms;
-            let done = on_tx!(tx, conn => {
-                let done = sqlx::query(
-                    "UPDATE deliveries SET status = $3, attempts = $4, next_attempt_at = $5, last_status = $6,
-                        last_error = $7, updated_at = $8, delivered_at = COALESCE($9, delivered_at), lease_owner = NULL
-                     WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
-                )
-                .bind(&r.delivery_id)
-                .bind(r.lease_token)
-                .bind(status)
-                .bind(r.attempt)
-                .bind(next_at)
-                .bind(r.http_status)
-                .bind(&r.error_class)
-                .bind(now)
-                .bind(delivered_at)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
-                if done {
-                    sqlx::query(
-                        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms, http_status,
-                            error_class, response_snippet, next_retry_at, worker)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(&r.delivery_id)
-                    .bind(r.attempt)
-                    .bind(r.started_at)
-                    .bind(r.latency_ms)
-                    .bind(r.http_status)
-                    .bind(&r.error_class)
-                    .bind(&r.response_snippet)
-                    .bind(next_retry_at)
-                    .bind(&r.worker)
-                    .execute(&mut *conn)
-                    .await?;
-                    let health = if r.next == NextState::Delivered {
-                        "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL"
-                    } else {
-                        "UPDATE endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL"
-                    };
-                    sqlx::query(health).bind(&r.endpoint_id).bind(r.started_at).execute(&mut *conn).await?;
-                }
-                done
             });
-            applied.push(done);
         }
         tx.commit().await?;
         Ok(applied)
@@ -443,4 +429,153 @@ impl Store {
             .await?
         }))
     }
+}
+
+/// One result as the columns it writes.
+struct Row<'a> {
+    r: &'a AttemptResult,
+    status: &'static str,
+    next_at: i64,
+    delivered_at: Option<i64>,
+    next_retry_at: Option<i64>,
+    now: i64,
+}
+
+impl<'a> Row<'a> {
+    fn of(r: &'a AttemptResult) -> Self {
+        let (status, next_at, delivered_at) = match r.next {
+            NextState::Delivered => ("delivered", r.started_at, Some(r.started_at + r.latency_ms)),
+            NextState::RetryAt(at) => ("pending", at, None),
+            NextState::Failed => ("failed", r.started_at, None),
+        };
+        Row {
+            r,
+            status,
+            next_at,
+            delivered_at,
+            next_retry_at: match r.next {
+                NextState::RetryAt(at) => Some(at),
+                _ => None,
+            },
+            now: r.started_at + r.latency_ms,
+        }
+    }
+}
+
+async fn record_sqlite(conn: &mut sqlx::SqliteConnection, rows: &[Row<'_>]) -> Result<Vec<bool>> {
+    let mut applied = Vec::with_capacity(rows.len());
+    for row in rows {
+        let r = row.r;
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = $3, attempts = $4, next_attempt_at = $5, last_status = $6,
+                last_error = $7, updated_at = $8, delivered_at = COALESCE($9, delivered_at), lease_owner = NULL
+             WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
+        )
+        .bind(&r.delivery_id)
+        .bind(r.lease_token)
+        .bind(row.status)
+        .bind(r.attempt)
+        .bind(row.next_at)
+        .bind(r.http_status)
+        .bind(&r.error_class)
+        .bind(row.now)
+        .bind(row.delivered_at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            > 0;
+        if done {
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms, http_status,
+                    error_class, response_snippet, next_retry_at, worker)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&r.delivery_id)
+            .bind(r.attempt)
+            .bind(r.started_at)
+            .bind(r.latency_ms)
+            .bind(r.http_status)
+            .bind(&r.error_class)
+            .bind(&r.response_snippet)
+            .bind(row.next_retry_at)
+            .bind(&r.worker)
+            .execute(&mut *conn)
+            .await?;
+        }
+        applied.push(done);
+    }
+    Ok(applied)
+}
+
+async fn record_postgres(conn: &mut sqlx::PgConnection, rows: &[Row<'_>]) -> Result<Vec<bool>> {
+    let ids: Vec<&str> = rows.iter().map(|x| x.r.delivery_id.as_str()).collect();
+    let tokens: Vec<i64> = rows.iter().map(|x| x.r.lease_token).collect();
+    let statuses: Vec<&str> = rows.iter().map(|x| x.status).collect();
+    let attempts: Vec<i64> = rows.iter().map(|x| x.r.attempt).collect();
+    let next_at: Vec<i64> = rows.iter().map(|x| x.next_at).collect();
+    let http: Vec<Option<i64>> = rows.iter().map(|x| x.r.http_status).collect();
+    let errors: Vec<Option<&str>> = rows.iter().map(|x| x.r.error_class.as_deref()).collect();
+    let now: Vec<i64> = rows.iter().map(|x| x.now).collect();
+    let delivered: Vec<Option<i64>> = rows.iter().map(|x| x.delivered_at).collect();
+    let updated: Vec<String> = sqlx::query_scalar(
+        "UPDATE deliveries d SET status = r.status, attempts = r.attempts, next_attempt_at = r.next_at,
+            last_status = r.http, last_error = r.err, updated_at = r.now,
+            delivered_at = COALESCE(r.delivered, d.delivered_at), lease_owner = NULL
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                     $7::text[], $8::bigint[], $9::bigint[])
+              AS r(id, token, status, attempts, next_at, http, err, now, delivered)
+         WHERE d.id = r.id AND d.lease_token = r.token AND d.status = 'pending'
+         RETURNING d.id",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(&statuses)
+    .bind(&attempts)
+    .bind(&next_at)
+    .bind(&http)
+    .bind(&errors)
+    .bind(&now)
+    .bind(&delivered)
+    .fetch_all(&mut *conn)
+    .await?;
+    let updated: std::collections::HashSet<String> = updated.into_iter().collect();
+    let applied: Vec<bool> = rows
+        .iter()
+        .map(|x| updated.contains(&x.r.delivery_id))
+        .collect();
+    let done: Vec<&Row<'_>> = rows
+        .iter()
+        .zip(&applied)
+        .filter(|(_, a)| **a)
+        .map(|(x, _)| x)
+        .collect();
+    if !done.is_empty() {
+        let ids: Vec<&str> = done.iter().map(|x| x.r.delivery_id.as_str()).collect();
+        let attempts: Vec<i64> = done.iter().map(|x| x.r.attempt).collect();
+        let started: Vec<i64> = done.iter().map(|x| x.r.started_at).collect();
+        let latency: Vec<i64> = done.iter().map(|x| x.r.latency_ms).collect();
+        let http: Vec<Option<i64>> = done.iter().map(|x| x.r.http_status).collect();
+        let errors: Vec<Option<&str>> = done.iter().map(|x| x.r.error_class.as_deref()).collect();
+        let snippets: Vec<&str> = done.iter().map(|x| x.r.response_snippet.as_str()).collect();
+        let retry: Vec<Option<i64>> = done.iter().map(|x| x.next_retry_at).collect();
+        let workers: Vec<&str> = done.iter().map(|x| x.r.worker.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms, http_status,
+                error_class, response_snippet, next_retry_at, worker)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                                  $6::text[], $7::text[], $8::bigint[], $9::text[])",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&started)
+        .bind(&latency)
+        .bind(&http)
+        .bind(&errors)
+        .bind(&snippets)
+        .bind(&retry)
+        .bind(&workers)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(applied)
 }
