@@ -276,8 +276,8 @@ impl Store {
         let rows: Vec<Row<'_>> = results.iter().map(Row::of).collect();
         let mut tx = self.begin().await?;
         let applied: Vec<bool> = match &mut tx.inner {
-            crate::tx::TxInner::Postgres(t) => record_postgres(&mut **t, &rows).await?,
-            crate::tx::TxInner::Sqlite(t) => record_sqlite(&mut **t, &rows).await?,
+            crate::tx::TxInner::Postgres(t) => record_postgres(t, &rows).await?,
+            crate::tx::TxInner::Sqlite(t) => record_sqlite(t, &rows).await?,
         };
         // The last applied outcome per endpoint decides its health.
         let mut health: std::collections::BTreeMap<&str, (bool, i64)> =
