@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::candles::CandleTracker;
-use crate::hyperliquid::frame::{Frame, parse_frame};
+use crate::hyperliquid::frame::{Frame, parse_frame_keeping};
 use crate::hyperliquid::rest::{RestClient, RestError};
 use crate::interval::Interval;
 use crate::types::{Candle, FeedEvent};
@@ -99,6 +99,8 @@ pub struct HyperliquidFeed {
     tracker: CandleTracker,
     status: Arc<FeedStatus>,
     symbols: Vec<String>,
+    /// The validated symbols as a set, for per-frame filtering.
+    followed: std::collections::HashSet<String>,
     /// Bars closed from live frames, to check against REST when due.
     to_reconcile: Vec<(i64, Candle)>,
     backfilling: bool,
@@ -137,6 +139,7 @@ impl HyperliquidFeed {
             config,
             tracker,
             status: Arc::new(FeedStatus::default()),
+            followed: std::collections::HashSet::new(),
             to_reconcile: Vec::new(),
             backfilling: false,
         }
@@ -158,6 +161,7 @@ impl HyperliquidFeed {
             match self.config.rest.universe().await {
                 Ok(universe) => {
                     self.symbols = validate_symbols(&self.config.symbols, &universe);
+                    self.followed = self.symbols.iter().cloned().collect();
                     if self.symbols.is_empty() {
                         return Err(FeedError::NoValidSymbols);
                     }
@@ -286,11 +290,12 @@ impl HyperliquidFeed {
     }
 
     async fn on_text(&mut self, text: &str, events: &mut Vec<FeedEvent>) {
-        match parse_frame(text) {
+        let followed = &self.followed;
+        match parse_frame_keeping(text, |coin| followed.contains(coin)) {
             Ok(Frame::Candle(c)) => {
                 metrics::counter!("tradehook_feed_frames_total", "channel" => "candle")
                     .increment(1);
-                if self.symbols.contains(&c.symbol) {
+                if self.followed.contains(&c.symbol) {
                     self.fill_gap_before(&c, events).await;
                     self.tracker.on_update(c, events);
                 }
@@ -300,9 +305,7 @@ impl HyperliquidFeed {
                     .increment(1);
                 let ts = (self.config.clock)();
                 for (symbol, price) in mids {
-                    if self.symbols.contains(&symbol) {
-                        events.push(FeedEvent::Tick { symbol, price, ts });
-                    }
+                    events.push(FeedEvent::Tick { symbol, price, ts });
                 }
             }
             Ok(Frame::Error(e)) => {

@@ -137,6 +137,13 @@ fn candle_from_wire(w: &WireCandle) -> Result<Candle, FrameError> {
 
 /// Parses one WebSocket text frame.
 pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
+    parse_frame_keeping(text, |_| true)
+}
+
+/// Like [`parse_frame`], but an `allMids` frame keeps only the coins
+/// `keep` accepts: the others are neither allocated nor parsed as
+/// numbers, which is most of the cost of a ~1,100-key frame.
+pub fn parse_frame_keeping(text: &str, keep: impl Fn(&str) -> bool) -> Result<Frame, FrameError> {
     let env: Envelope = serde_json::from_str(text).map_err(|_| {
         let shown: String = text.chars().take(80).collect();
         FrameError::NotJson(shown)
@@ -164,6 +171,9 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
             let w: WireMidsMap = serde_json::from_str(raw).map_err(|e| malformed(channel, e))?;
             let mut mids = Vec::with_capacity(w.mids.0.len());
             for (coin, px) in w.mids.0 {
+                if !keep(coin) {
+                    continue;
+                }
                 // One bad value must not drop the whole frame.
                 if let Ok(p) = px.parse::<f64>()
                     && p.is_finite()
@@ -253,6 +263,16 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert!(m.contains(&("BTC".to_string(), 69172.5)));
         assert!(m.contains(&("@107".to_string(), 69.408)));
+    }
+
+    #[test]
+    fn all_mids_can_keep_only_followed_coins() {
+        let f = parse_frame_keeping(
+            r#"{"channel":"allMids","data":{"mids":{"BTC":"1.5","ETH":"2.5","@1":"x"}}}"#,
+            |c| c == "ETH",
+        )
+        .unwrap();
+        assert_eq!(f, Frame::AllMids(vec![("ETH".to_string(), 2.5)]));
     }
 
     #[test]

@@ -79,26 +79,39 @@ impl RestClient {
         }
     }
 
+    /// One `/info` call, paying `weight` from the budget first. A 429
+    /// (the server's view of the budget differs from ours) is retried
+    /// after 1, 2, 4 and 8 s.
     async fn info(&self, body: serde_json::Value, weight: u32) -> Result<String, RestError> {
         self.spend(weight).await;
-        let response = self
-            .http
-            .post(format!("{}/info", self.base_url))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| RestError::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| RestError::Http(e.to_string()))?;
-        if !(200..300).contains(&status) {
-            return Err(RestError::Status {
-                status,
-                body: text.chars().take(300).collect(),
-            });
-        }
+        let mut attempt = 0u32;
+        let text = loop {
+            let response = self
+                .http
+                .post(format!("{}/info", self.base_url))
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| RestError::Http(e.to_string()))?;
+            let status = response.status().as_u16();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| RestError::Http(e.to_string()))?;
+            if status == 429 && attempt < 4 {
+                metrics::counter!("tradehook_feed_rest_throttled_total").increment(1);
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(RestError::Status {
+                    status,
+                    body: text.chars().take(300).collect(),
+                });
+            }
+            break text;
+        };
         metrics::counter!("tradehook_feed_rest_requests_total", "type" => body["type"].as_str().unwrap_or("?").to_string())
             .increment(1);
         Ok(text)
@@ -137,12 +150,14 @@ impl RestClient {
         end: i64,
     ) -> Result<Vec<Candle>, RestError> {
         let body = json!({"type": "candleSnapshot", "req": {"coin": coin, "interval": interval.as_str(), "startTime": start, "endTime": end}});
-        let text = self.info(body, WEIGHT_HEAVY).await?;
+        // The reply's size adds weight (one per 60 items) and the server
+        // charges it up front, so reserve what the range can return.
+        let expected = ((end - start).max(0) / interval.millis() + 1).min(HISTORY_LIMIT) as u32;
+        let text = self
+            .info(body, WEIGHT_HEAVY + expected.div_ceil(60))
+            .await?;
         let raw: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text)
             .map_err(|e| RestError::Parse(format!("candleSnapshot: {e}")))?;
-        // The reply's size adds weight after the fact; pay it now so the
-        // next call waits for it.
-        self.spend((raw.len() as u32).div_ceil(60)).await;
         let mut candles = Vec::with_capacity(raw.len());
         for item in raw {
             let c = parse_candle(item.get())?;
