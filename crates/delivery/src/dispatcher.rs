@@ -67,12 +67,11 @@ struct Finished {
     delivery: LeasedDelivery,
     target: Arc<Target>,
     report: AttemptReport,
-    /// Held until the result is recorded, so a recorder that falls behind
-    /// slows leasing instead of letting leases pile up and expire.
-    _permits: (
-        tokio::sync::OwnedSemaphorePermit,
-        tokio::sync::OwnedSemaphorePermit,
-    ),
+    /// A global send permit, held until the result is recorded, so a
+    /// recorder that falls behind slows leasing instead of letting leases
+    /// pile up and expire. (The endpoint's own permit caps concurrent
+    /// sends only and is released when the send ends.)
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The delivery worker of one process.
@@ -221,6 +220,8 @@ impl Dispatcher {
                         now_ms(),
                     )
                     .await;
+                    drop(own);
+                    inner2.outbox.wake_dispatcher();
                     if let Some(until) = report.pace_until
                         && let Some(state) =
                             inner2.endpoints.lock().expect("lock").get_mut(&target.id)
@@ -232,7 +233,7 @@ impl Dispatcher {
                             delivery,
                             target,
                             report,
-                            _permits: (own, global),
+                            _permit: global,
                         })
                         .await;
                 });
