@@ -144,6 +144,14 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
 /// `keep` accepts: the others are neither allocated nor parsed as
 /// numbers, which is most of the cost of a ~1,100-key frame.
 pub fn parse_frame_keeping(text: &str, keep: impl Fn(&str) -> bool) -> Result<Frame, FrameError> {
+    // allMids frames are large and frequent: when the channel comes first
+    // (as Hyperliquid sends it), read them in one pass instead of the
+    // envelope-then-payload two passes below.
+    if text.starts_with(r#"{"channel":"allMids""#)
+        && let Ok(frame) = serde_json::from_str::<MidsFrame>(text)
+    {
+        return Ok(Frame::AllMids(keep_mids(frame.data.mids.0, &keep)));
+    }
     let env: Envelope = serde_json::from_str(text).map_err(|_| {
         let shown: String = text.chars().take(80).collect();
         FrameError::NotJson(shown)
@@ -169,19 +177,7 @@ pub fn parse_frame_keeping(text: &str, keep: impl Fn(&str) -> bool) -> Result<Fr
         "allMids" => {
             let raw = data()?.get();
             let w: WireMidsMap = serde_json::from_str(raw).map_err(|e| malformed(channel, e))?;
-            let mut mids = Vec::with_capacity(w.mids.0.len());
-            for (coin, px) in w.mids.0 {
-                if !keep(coin) {
-                    continue;
-                }
-                // One bad value must not drop the whole frame.
-                if let Ok(p) = px.parse::<f64>()
-                    && p.is_finite()
-                {
-                    mids.push((coin.to_string(), p));
-                }
-            }
-            Ok(Frame::AllMids(mids))
+            Ok(Frame::AllMids(keep_mids(w.mids.0, &keep)))
         }
         "trades" => {
             let w: Vec<WireTrade> =
@@ -203,6 +199,30 @@ pub fn parse_frame_keeping(text: &str, keep: impl Fn(&str) -> bool) -> Result<Fr
         }
         other => Ok(Frame::Other(other.to_string())),
     }
+}
+
+/// The kept coins with their prices; one bad value never drops the frame.
+fn keep_mids(pairs: Vec<(&str, &str)>, keep: &impl Fn(&str) -> bool) -> Vec<(String, f64)> {
+    let mut mids = Vec::new();
+    for (coin, px) in pairs {
+        if !keep(coin) {
+            continue;
+        }
+        if let Ok(p) = px.parse::<f64>()
+            && p.is_finite()
+        {
+            mids.push((coin.to_string(), p));
+        }
+    }
+    mids
+}
+
+/// A whole `allMids` frame, for the one-pass path (the caller has checked
+/// the channel; serde skips it here).
+#[derive(Deserialize)]
+struct MidsFrame<'a> {
+    #[serde(borrow)]
+    data: WireMidsMap<'a>,
 }
 
 /// `{"mids": {coin: price, …}}` read as pairs in document order.
@@ -273,6 +293,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f, Frame::AllMids(vec![("ETH".to_string(), 2.5)]));
+    }
+
+    #[test]
+    fn all_mids_parse_the_same_whatever_the_key_order() {
+        let channel_first = r#"{"channel":"allMids","data":{"mids":{"BTC":"1.5","ETH":"2.5"}}}"#;
+        let data_first = r#"{"data":{"mids":{"BTC":"1.5","ETH":"2.5"}},"channel":"allMids"}"#;
+        assert_eq!(
+            parse_frame(channel_first).unwrap(),
+            parse_frame(data_first).unwrap()
+        );
+        // A malformed frame that starts like allMids still gets an error.
+        assert!(parse_frame(r#"{"channel":"allMids","data":{"mids":7}}"#).is_err());
     }
 
     #[test]
