@@ -72,6 +72,38 @@ pub(crate) struct EndpointRow {
     updated_at: i64,
 }
 
+/// Binds every column of an endpoint, in the order both the insert and
+/// the update statements number them ($1 … $24).
+macro_rules! bind_endpoint {
+    ($query:expr, $e:expr) => {
+        $query
+            .bind(&$e.id)
+            .bind(&$e.kind)
+            .bind(&$e.url)
+            .bind(&$e.description)
+            .bind(to_json(&$e.event_types))
+            .bind($e.filter_symbols.as_ref().map(to_json))
+            .bind($e.filter_rule_ids.as_ref().map(to_json))
+            .bind($e.filter_bot_ids.as_ref().map(to_json))
+            .bind($e.enabled)
+            .bind(&$e.disabled_reason)
+            .bind($e.rate_limit_per_minute)
+            .bind($e.max_concurrency)
+            .bind(to_json(&$e.headers))
+            .bind(&$e.secret)
+            .bind(&$e.previous_secret)
+            .bind($e.previous_secret_expires_at)
+            .bind(&$e.signature_scheme)
+            .bind(&$e.signature_header)
+            .bind(&$e.telegram_chat_id)
+            .bind(&$e.telegram_bot_token)
+            .bind($e.retry_schedule.as_ref().map(to_json))
+            .bind($e.failing_since)
+            .bind($e.created_at)
+            .bind($e.updated_at)
+    };
+}
+
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, kind, url, description, event_types, filter_symbols, \
     filter_rule_ids, filter_bot_ids, enabled, disabled_reason, rate_limit_per_minute, max_concurrency, \
     headers, secret, previous_secret, previous_secret_expires_at, signature_scheme, signature_header, \
@@ -129,38 +161,14 @@ pub(crate) fn rows_to_records(rows: Vec<EndpointRow>) -> Result<Vec<EndpointReco
 impl Store {
     pub async fn insert_endpoint(&self, e: &EndpointRecord) -> Result<()> {
         on_backend!(self, pool => {
-            sqlx::query(
+            bind_endpoint!(sqlx::query(
                 "INSERT INTO endpoints (id, kind, url, description, event_types, filter_symbols, filter_rule_ids,
                     filter_bot_ids, enabled, disabled_reason, rate_limit_per_minute, max_concurrency, headers,
                     secret, previous_secret, previous_secret_expires_at, signature_scheme, signature_header,
                     telegram_chat_id, telegram_bot_token, retry_schedule, failing_since, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
                     $20, $21, $22, $23, $24)",
-            )
-            .bind(&e.id)
-            .bind(&e.kind)
-            .bind(&e.url)
-            .bind(&e.description)
-            .bind(to_json(&e.event_types))
-            .bind(e.filter_symbols.as_ref().map(to_json))
-            .bind(e.filter_rule_ids.as_ref().map(to_json))
-            .bind(e.filter_bot_ids.as_ref().map(to_json))
-            .bind(e.enabled)
-            .bind(&e.disabled_reason)
-            .bind(e.rate_limit_per_minute)
-            .bind(e.max_concurrency)
-            .bind(to_json(&e.headers))
-            .bind(&e.secret)
-            .bind(&e.previous_secret)
-            .bind(e.previous_secret_expires_at)
-            .bind(&e.signature_scheme)
-            .bind(&e.signature_header)
-            .bind(&e.telegram_chat_id)
-            .bind(&e.telegram_bot_token)
-            .bind(e.retry_schedule.as_ref().map(to_json))
-            .bind(e.failing_since)
-            .bind(e.created_at)
-            .bind(e.updated_at)
+            ), e)
             .execute(pool)
             .await?;
         });
@@ -171,38 +179,16 @@ impl Store {
     /// the caller to the record first). `NotFound` if it is gone.
     pub async fn update_endpoint(&self, e: &EndpointRecord) -> Result<()> {
         let done = on_backend!(self, pool => {
-            sqlx::query(
+            bind_endpoint!(sqlx::query(
                 "UPDATE endpoints SET kind = $2, url = $3, description = $4, event_types = $5,
                     filter_symbols = $6, filter_rule_ids = $7, filter_bot_ids = $8, enabled = $9,
                     disabled_reason = $10, rate_limit_per_minute = $11, max_concurrency = $12, headers = $13,
                     secret = $14, previous_secret = $15, previous_secret_expires_at = $16,
                     signature_scheme = $17, signature_header = $18, telegram_chat_id = $19,
-                    telegram_bot_token = $20, retry_schedule = $21, failing_since = $22, updated_at = $23
+                    telegram_bot_token = $20, retry_schedule = $21, failing_since = $22, created_at = $23,
+                    updated_at = $24
                  WHERE id = $1",
-            )
-            .bind(&e.id)
-            .bind(&e.kind)
-            .bind(&e.url)
-            .bind(&e.description)
-            .bind(to_json(&e.event_types))
-            .bind(e.filter_symbols.as_ref().map(to_json))
-            .bind(e.filter_rule_ids.as_ref().map(to_json))
-            .bind(e.filter_bot_ids.as_ref().map(to_json))
-            .bind(e.enabled)
-            .bind(&e.disabled_reason)
-            .bind(e.rate_limit_per_minute)
-            .bind(e.max_concurrency)
-            .bind(to_json(&e.headers))
-            .bind(&e.secret)
-            .bind(&e.previous_secret)
-            .bind(e.previous_secret_expires_at)
-            .bind(&e.signature_scheme)
-            .bind(&e.signature_header)
-            .bind(&e.telegram_chat_id)
-            .bind(&e.telegram_bot_token)
-            .bind(e.retry_schedule.as_ref().map(to_json))
-            .bind(e.failing_since)
-            .bind(e.updated_at)
+            ), e)
             .execute(pool)
             .await?
             .rows_affected()
