@@ -13,6 +13,7 @@ use crate::time::UnixMillis;
 pub const EVENT_TYPES: &[&str] = &[
     "alert.triggered",
     "alert.expired",
+    "price_alert.triggered",
     "signal.received",
     "signal.rejected",
     "order.submitted",

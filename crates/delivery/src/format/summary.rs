@@ -87,6 +87,13 @@ pub fn title(event: &Event) -> String {
             };
             headline(&verb, &[name, dash, symbol, price])
         }
+        "price_alert.triggered" => {
+            let symbol = d.text("symbol");
+            let target = d.price("target_price");
+            let condition = d.text("condition");
+            let price = symbol.as_ref().and(at(d.price("current_price")));
+            headline("🎯 Price alert", &[symbol, condition, target, price])
+        }
         "alert.expired" => {
             let (name, symbol) = (d.text("rule_name"), d.text("symbol"));
             let dash = (name.is_some() && symbol.is_some()).then(|| "—".to_owned());
@@ -211,6 +218,13 @@ pub fn summary_fields(event: &Event) -> Vec<(String, String)> {
             f.add("Indicators", d.get("indicators").and_then(indicators));
             f.add("Window", window(&d));
             f.add("Rule ID", d.text("rule_id"));
+        }
+        "price_alert.triggered" => {
+            f.add("Symbol", d.text("symbol"));
+            f.add("Condition", d.text("condition"));
+            f.add("Target", d.price("target_price"));
+            f.add("Price", d.price("current_price"));
+            f.add("Alert ID", d.text("alert_id"));
         }
         "alert.expired" => {
             f.add("Symbol", d.text("symbol"));
@@ -376,6 +390,11 @@ pub fn tone(event: &Event) -> Tone {
     };
     match event.event_type.as_str() {
         "alert.triggered" => by_side("direction"),
+        "price_alert.triggered" => match d.text("condition").as_deref() {
+            Some("above") => Tone::Positive,
+            Some("below") => Tone::Negative,
+            _ => Tone::Info,
+        },
         "signal.received" => by_side("action"),
         "order.submitted" | "order.partially_filled" => by_side("side"),
         "order.filled" | "risk.global_take_profit" | "bot.resumed" => Tone::Positive,

@@ -80,6 +80,18 @@ fn sample_data(event_type: &str) -> Option<Value> {
             "window_start": "2026-11-23T01:15:00Z",
             "window_end": "2026-11-23T01:16:00Z",
         }),
+        "price_alert.triggered" => json!({
+            "alert_id": "rul_0192f5c2f708b192d34e5f6071829304",
+            "rule_id": "rul_0192f5c2f708b192d34e5f6071829304",
+            "event": "price_alert_triggered",
+            "symbol": "BTC",
+            "condition": "above",
+            "target_price": 100000.0,
+            "current_price": 100012.5,
+            "condition_met": true,
+            "timestamp": "2026-11-23T01:16:22.788Z",
+            "sources": ["hyperliquid"],
+        }),
         "alert.expired" => json!({
             "rule_id": "rul_0192f5c2f708b192d34e5f6071829304",
             "rule_name": "ETH dip < 3k",

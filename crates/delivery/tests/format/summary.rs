@@ -99,6 +99,7 @@ fn colours_follow_direction_and_severity() {
         ("bot.resumed", Tone::Positive),
         ("cleanup.orders_canceled", Tone::Warning),
         ("alert.expired", Tone::Warning),
+        ("price_alert.triggered", Tone::Positive),
         ("endpoint.disabled", Tone::Negative),
         ("endpoint.test", Tone::Info),
     ] {
