@@ -211,6 +211,22 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         "market.replay_speed",
         EnvKind::Parsed,
     ),
+    ("TRADEHOOK_RULES_EVALUATE", "rules.evaluate", EnvKind::Parsed),
+    (
+        "TRADEHOOK_RULES_POLL_INTERVAL_MS",
+        "rules.poll_interval_ms",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_RULES_ALERT_RETENTION_DAYS",
+        "rules.alert_retention_days",
+        EnvKind::Parsed,
+    ),
+    (
+        "TRADEHOOK_RULES_PRICE_ALERT_MAX_HOURS",
+        "rules.price_alert_max_hours",
+        EnvKind::Parsed,
+    ),
     (
         "TRADEHOOK_HYPERLIQUID_WS_URL",
         "hyperliquid.ws_url",
@@ -292,7 +308,17 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub delivery: DeliveryConfig,
     pub market: MarketConfig,
+    pub rules: RulesConfig,
     pub hyperliquid: HyperliquidConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    pub evaluate: bool,
+    pub poll_interval_ms: u64,
+    pub alert_retention_days: u32,
+    pub price_alert_max_hours: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -739,8 +765,16 @@ impl Config {
                 "a log filter such as info or tradehook_server=debug",
             );
         }
-        let positive: [(&str, u64); 16] = [
+        if !(1..=8760).contains(&self.rules.price_alert_max_hours) {
+            bad(
+                "rules.price_alert_max_hours",
+                &self.rules.price_alert_max_hours,
+                "1 to 8760 (one year)",
+            );
+        }
+        let positive: [(&str, u64); 17] = [
             ("market.poll_interval_ms", self.market.poll_interval_ms),
+            ("rules.poll_interval_ms", self.rules.poll_interval_ms),
             (
                 "market.initial_backfill_bars",
                 self.market.initial_backfill_bars.into(),
