@@ -9,5 +9,6 @@ pub mod apikey;
 pub mod crypto;
 pub mod event;
 pub mod ids;
+pub mod indicators;
 pub mod time;
 pub mod webhook;
