@@ -41,6 +41,10 @@ use crate::model::{
 };
 use crate::pool::Pool;
 
+mod indicator;
+
+use indicator::{InstKey, Instance};
+
 /// One firing of a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Firing {
@@ -430,6 +434,10 @@ pub struct Engine {
     percent_index: FxHashMap<(u32, u32), u32>,
     closes: Pool<CloseSeries>,
     close_index: FxHashMap<(u32, Interval), u32>,
+    instances: Pool<Instance>,
+    inst_index: FxHashMap<InstKey, u32>,
+    /// The indicator instances of each (symbol, interval).
+    series_instances: FxHashMap<(u32, Interval), Vec<u32>>,
     scratch: Vec<u32>,
     /// Rules to delete after the current evaluation loop.
     doomed: Vec<u32>,
@@ -460,6 +468,9 @@ impl Engine {
             percent_index: FxHashMap::default(),
             closes: Pool::default(),
             close_index: FxHashMap::default(),
+            instances: Pool::default(),
+            inst_index: FxHashMap::default(),
+            series_instances: FxHashMap::default(),
             scratch: Vec::new(),
             doomed: Vec::new(),
         }
@@ -1214,31 +1225,5 @@ fn collect_range(sym: &Sym, k0: u64, k1: u64, into: &mut Vec<u32>) {
                 .range(entry(k1, 0)..entry(k0, 0))
                 .map(|&e| entry_slot(e)),
         );
-    }
-}
-
-// Indicator rules, until the indicators exist: held, never ready.
-impl Engine {
-    fn attach_indicator(&mut self, slot: u32) {
-        let sl = self.slots.at_mut(slot);
-        sl.home = Home::Indicator;
-        sl.state = State::Dead;
-    }
-
-    fn detach_indicator(&mut self, _slot: u32, _inst: u32) {}
-
-    fn indicator_ready(&self, _inst: u32) -> bool {
-        false
-    }
-
-    fn indicator_needs(&self, _needs: &mut FxHashMap<(u32, Interval), usize>) {}
-
-    fn indicator_step(
-        &mut self,
-        _s: u32,
-        _interval: Interval,
-        _c: &Candle,
-        _out: Option<&mut Vec<Firing>>,
-    ) {
     }
 }

@@ -97,9 +97,14 @@
 //!   throttled by the frequency.
 //!
 //! Warm-up: [`Engine::warmup_needs`] lists the (symbol, interval) series
-//! not yet initialised with the number of closed bars to fetch;
-//! [`Engine::warm`] feeds them through the same path as live candles
-//! without firing. Live closed candles warm a series just as well.
+//! not yet initialised with the number of closed bars to fetch: 1 for a
+//! close series; for an indicator its lookback + 2 (two values), plus 10
+//! periods for RSI (10 × period) and MACD (10 × (slow + signal)) so that
+//! their exponential smoothing has converged to what a longer history
+//! gives, at most 5000. [`Engine::warm`] feeds them through the same path
+//! as live candles without firing; live closed candles warm a series just
+//! as well. Call `warm` right after adding rules: a series that has seen
+//! live candles skips older history.
 //!
 //! # Performance
 //!
