@@ -93,6 +93,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Compute technical indicators (TA-Lib conventions) over an OHLCV CSV
+    /// file, e.g. --indicator rsi:14 --indicator macd:12,26,9.
+    Indicators(crate::indicators_cli::IndicatorsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +160,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{}", crate::config::DEFAULTS_TOML);
         return Ok(());
     }
+    if let Command::Indicators(args) = &cli.command {
+        return crate::indicators_cli::run(args);
+    }
     if let Command::Config(ConfigCommand::Env) = cli.command {
         for (var, key, _) in crate::config::ENV_VARS {
             println!("{var:<44} {key}");
@@ -184,7 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("configuration is valid");
             Ok(())
         }
-        Command::Config(ConfigCommand::Defaults | ConfigCommand::Env) => {
+        Command::Config(ConfigCommand::Defaults | ConfigCommand::Env) | Command::Indicators(_) => {
             unreachable!("handled above")
         }
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod indicators_cli;
 pub mod market;
 pub mod openapi;
 pub mod ratelimit;
