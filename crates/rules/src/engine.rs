@@ -20,7 +20,10 @@
 //! - A new or re-armed level rule goes to the symbol's `pending` list and
 //!   is evaluated on the symbol's next tick.
 //! - A rule that fired leaves the sets for the symbol's re-arm queue,
-//!   keyed by the first feed time it may fire again.
+//!   keyed by the first feed time it may fire again. An edge rule
+//!   throttled for at most a second (`every_time` crossings) keeps its
+//!   entries instead, and a visit skips it until it re-arms: it needs a
+//!   fresh crossing anyway, and this saves two tree updates per firing.
 //!
 //! Every visited rule is checked with the same condition function as the
 //! naive engine, so the index only has to visit a superset of the rules
@@ -97,6 +100,11 @@ fn entry_slot(e: u128) -> u32 {
 fn entry_key(e: u128) -> u64 {
     (e >> 32) as u64
 }
+
+/// An edge rule throttled for at most this long after a firing keeps its
+/// entries (a visit skips it until it re-arms) instead of leaving for the
+/// re-arm queue and coming back: cheaper for `every_time` crossings.
+const SHORT_THROTTLE_MS: i64 = 1_000;
 
 const UP: u8 = 1;
 const DOWN: u8 = 2;
@@ -254,7 +262,15 @@ fn parse_id(id: &str) -> Option<[u64; 2]> {
 }
 
 fn format_id(id: [u64; 2]) -> String {
-    format!("rul_{:016x}{:016x}", id[0], id[1])
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    s.push_str("rul_");
+    for half in id {
+        for i in (0..16).rev() {
+            s.push(HEX[((half >> (i * 4)) & 0xf) as usize] as char);
+        }
+    }
+    s
 }
 
 #[inline]
@@ -1031,9 +1047,13 @@ impl Engine {
         }
         let level = shape(&sl.config).level;
         if ts >= sl.rearm_at && tick_holds(&sl.config, prev, price) {
-            self.unplace(slot);
             self.fire(slot, ts, price, prev, Vec::new(), out);
-            self.after_fire_indexed(slot);
+            let rearm = self.slots.at(slot).rearm_at;
+            let stays = !level && rearm != i64::MAX && rearm - ts <= SHORT_THROTTLE_MS;
+            if !stays {
+                self.unplace(slot);
+                self.after_fire_indexed(slot);
+            }
         } else if level {
             self.unplace(slot);
             self.place(slot, price);
@@ -1225,5 +1245,62 @@ fn collect_range(sym: &Sym, k0: u64, k1: u64, into: &mut Vec<u32>) {
                 .range(entry(k1, 0)..entry(k0, 0))
                 .map(|&e| entry_slot(e)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million rules must fit in 200 MB with their index entries: the
+    /// slab slot is the bulk of it.
+    #[test]
+    fn slots_stay_small() {
+        assert!(mem::size_of::<Slot>() <= 96, "{}", mem::size_of::<Slot>());
+        assert_eq!(mem::size_of::<Option<Slot>>(), mem::size_of::<Slot>());
+    }
+
+    #[test]
+    fn rule_ids_round_trip_through_u128() {
+        for id in [
+            "rul_0192f5c2a1b2c3d4e5f60718293a4b5c",
+            "rul_00000000000000000000000000000000",
+            "rul_ffffffffffffffffffffffffffffffff",
+        ] {
+            assert_eq!(format_id(parse_id(id).unwrap()), id);
+        }
+        for other in [
+            "rul_0192F5C2A1B2C3D4E5F60718293A4B5C",
+            "rul_0192f5c2",
+            "key_0192f5c2a1b2c3d4e5f60718293a4b5c",
+            "rul_0192f5c2a1b2c3d4e5f60718293a4b5cd",
+            "rul_+192f5c2a1b2c3d4e5f60718293a4b5c",
+        ] {
+            assert!(parse_id(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn price_keys_preserve_order() {
+        let xs = [
+            -1e9,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            1.0 + f64::EPSILON,
+            1e300,
+        ];
+        for w in xs.windows(2) {
+            assert!(price_key(w[0]) < price_key(w[1]), "{w:?}");
+        }
+        assert_eq!(price_key(100f64.next_up()), price_key(100.0) + 1);
+    }
+
+    #[test]
+    fn the_engine_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<Engine>();
     }
 }
