@@ -66,6 +66,8 @@ pub async fn run(mut config: Config, speed: f64) -> anyhow::Result<()> {
             failing_since: None,
             created_at: now,
             updated_at: now,
+            owner_rule_id: None,
+            body_format: "envelope".into(),
         })
         .await?;
     let addr = app.local_addr();

@@ -42,6 +42,13 @@ pub struct EndpointRecord {
     pub failing_since: Option<UnixMillis>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
+    /// The rule this endpoint was created inline for; it is deleted with
+    /// that rule. `None` for endpoints managed on their own.
+    pub owner_rule_id: Option<String>,
+    /// `envelope` (the `{"id","type","timestamp","data"}` body) or `data`
+    /// (the event's `data` object alone, for receivers that expect a flat
+    /// payload such as price alerts).
+    pub body_format: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -70,10 +77,12 @@ pub(crate) struct EndpointRow {
     failing_since: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    owner_rule_id: Option<String>,
+    body_format: String,
 }
 
 /// Binds every column of an endpoint, in the order both the insert and
-/// the update statements number them ($1 … $24).
+/// the update statements number them ($1 … $26).
 macro_rules! bind_endpoint {
     ($query:expr, $e:expr) => {
         $query
@@ -101,13 +110,24 @@ macro_rules! bind_endpoint {
             .bind($e.failing_since)
             .bind($e.created_at)
             .bind($e.updated_at)
+            .bind(&$e.owner_rule_id)
+            .bind(&$e.body_format)
     };
 }
+
+const INSERT_ENDPOINT: &str = "INSERT INTO endpoints (id, kind, url, description, event_types, filter_symbols,
+        filter_rule_ids, filter_bot_ids, enabled, disabled_reason, rate_limit_per_minute, max_concurrency, headers,
+        secret, previous_secret, previous_secret_expires_at, signature_scheme, signature_header,
+        telegram_chat_id, telegram_bot_token, retry_schedule, failing_since, created_at, updated_at,
+        owner_rule_id, body_format)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21, $22, $23, $24, $25, $26)";
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, kind, url, description, event_types, filter_symbols, \
     filter_rule_ids, filter_bot_ids, enabled, disabled_reason, rate_limit_per_minute, max_concurrency, \
     headers, secret, previous_secret, previous_secret_expires_at, signature_scheme, signature_header, \
-    telegram_chat_id, telegram_bot_token, retry_schedule, failing_since, created_at, updated_at";
+    telegram_chat_id, telegram_bot_token, retry_schedule, failing_since, created_at, updated_at, \
+    owner_rule_id, body_format";
 
 fn json_list(text: Option<String>) -> Result<Option<Vec<String>>> {
     text.map(|t| serde_json::from_str(&t).map_err(corrupt))
@@ -150,6 +170,8 @@ impl TryFrom<EndpointRow> for EndpointRecord {
             failing_since: r.failing_since,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            owner_rule_id: r.owner_rule_id,
+            body_format: r.body_format,
         })
     }
 }
@@ -161,16 +183,7 @@ pub(crate) fn rows_to_records(rows: Vec<EndpointRow>) -> Result<Vec<EndpointReco
 impl Store {
     pub async fn insert_endpoint(&self, e: &EndpointRecord) -> Result<()> {
         on_backend!(self, pool => {
-            bind_endpoint!(sqlx::query(
-                "INSERT INTO endpoints (id, kind, url, description, event_types, filter_symbols, filter_rule_ids,
-                    filter_bot_ids, enabled, disabled_reason, rate_limit_per_minute, max_concurrency, headers,
-                    secret, previous_secret, previous_secret_expires_at, signature_scheme, signature_header,
-                    telegram_chat_id, telegram_bot_token, retry_schedule, failing_since, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                    $20, $21, $22, $23, $24)",
-            ), e)
-            .execute(pool)
-            .await?;
+            bind_endpoint!(sqlx::query(INSERT_ENDPOINT), e).execute(pool).await?;
         });
         Ok(())
     }
@@ -186,7 +199,7 @@ impl Store {
                     secret = $14, previous_secret = $15, previous_secret_expires_at = $16,
                     signature_scheme = $17, signature_header = $18, telegram_chat_id = $19,
                     telegram_bot_token = $20, retry_schedule = $21, failing_since = $22, created_at = $23,
-                    updated_at = $24
+                    updated_at = $24, owner_rule_id = $25, body_format = $26
                  WHERE id = $1",
             ), e)
             .execute(pool)
@@ -226,6 +239,17 @@ impl Store {
         rows_to_records(rows)
     }
 
+    /// The endpoints a rule owns (its inline targets), in id order.
+    pub async fn owned_endpoints(&self, rule_id: &str) -> Result<Vec<EndpointRecord>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE owner_rule_id = $1 ORDER BY id"
+        );
+        let rows = on_backend!(self, pool => {
+            sqlx::query_as::<_, EndpointRow>(sqlx::AssertSqlSafe(sql)).bind(rule_id).fetch_all(pool).await?
+        });
+        rows_to_records(rows)
+    }
+
     /// Deletes an endpoint and (by cascade) its deliveries.
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
         let done = on_backend!(self, pool => {
@@ -248,6 +272,15 @@ impl Store {
 }
 
 impl crate::Tx {
+    /// Inserts an endpoint inside a larger write, e.g. a rule and the
+    /// inline target it owns, so neither exists without the other.
+    pub async fn insert_endpoint(&mut self, e: &EndpointRecord) -> Result<()> {
+        crate::tx::on_tx!(self, conn => {
+            bind_endpoint!(sqlx::query(INSERT_ENDPOINT), e).execute(&mut *conn).await?;
+        });
+        Ok(())
+    }
+
     /// See [`Store::disable_endpoint`].
     pub async fn disable_endpoint(
         &mut self,

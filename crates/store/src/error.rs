@@ -17,6 +17,13 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "api_keys.key_hash",
         "api_key_hash_taken",
     ),
+    // `fire_alert` inserts with ON CONFLICT DO NOTHING and never reports
+    // this one; it is named for any other writer of alerts.
+    (
+        "alerts_window_key",
+        "alerts.rule_id, alerts.window_start, alerts.window_end",
+        "alert_window_taken",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +34,9 @@ pub enum StoreError {
     /// identifier such as `api_key_name_taken`.
     #[error("conflict: {constraint}")]
     Conflict { constraint: String },
+    /// A pagination cursor this store did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
     /// Stored data that does not parse (a bug or a manual edit).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

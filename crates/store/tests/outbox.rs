@@ -33,6 +33,8 @@ fn endpoint(id: &str, patterns: &[&str]) -> EndpointRecord {
         failing_since: None,
         created_at: 1,
         updated_at: 1,
+        owner_rule_id: None,
+        body_format: "envelope".into(),
     }
 }
 

@@ -454,6 +454,8 @@ pub async fn create(
         failing_since: None,
         created_at: now,
         updated_at: now,
+        owner_rule_id: None,
+        body_format: "envelope".into(),
     };
     state
         .validate_endpoint(&record, body.telegram_bot_token.as_deref())
