@@ -118,6 +118,31 @@ impl Store {
         }))
     }
 
+    /// The newest `limit` candles of a series within the query's bounds,
+    /// in time order: what indicators need to warm up, read from the end
+    /// of the series rather than paged from its start.
+    pub async fn latest_candles(&self, q: &CandleQuery) -> Result<Vec<CandleRow>> {
+        let mut rows: Vec<CandleRow> = on_backend!(self, pool => {
+            sqlx::query_as::<_, CandleRow>(
+                "SELECT symbol, interval, open_time, open, high, low, close, volume, trades, closed FROM candles
+                 WHERE source = $1 AND symbol = $2 AND interval = $3
+                   AND ($4 IS NULL OR open_time >= $4) AND ($5 IS NULL OR open_time < $5) AND ($6 IS NULL OR open_time > $6)
+                 ORDER BY open_time DESC LIMIT $7",
+            )
+            .bind(&q.source)
+            .bind(&q.symbol)
+            .bind(&q.interval)
+            .bind(q.from)
+            .bind(q.to)
+            .bind(q.after)
+            .bind(q.limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.reverse();
+        Ok(rows)
+    }
+
     /// Deletes up to `batch` candles of an interval opened before `before`;
     /// call until it returns 0 (short statements never block ingest).
     pub async fn prune_candles(

@@ -10,12 +10,15 @@
 //! Instants are stored as Unix milliseconds (`BIGINT`), the same on both
 //! backends. Each backend has its own migrations folder.
 
+mod alerts;
 mod candles;
 mod deliveries;
 mod endpoints;
 mod error;
 mod events;
 mod keys;
+mod rules;
+mod sql;
 mod tx;
 mod url;
 
@@ -30,6 +33,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use alerts::{AlertFilter, AlertPage, AlertRecord, NewAlert};
 pub use candles::{CandleQuery, CandleRow};
 pub use deliveries::{
     AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, DeliveryStatus, LeasedDelivery,
@@ -39,6 +43,7 @@ pub use endpoints::EndpointRecord;
 pub use error::StoreError;
 pub use events::{EventFilter, StoredEvent};
 pub use keys::{ApiKeyRecord, NewApiKey};
+pub use rules::{NewRule, RuleFilter, RulePatch, RuleRecord};
 pub use tx::Tx;
 pub use url::redact_url;
 

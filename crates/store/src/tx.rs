@@ -3,7 +3,7 @@
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::{Backend, Result, Store};
+use crate::{Backend, BackendKind, Result, Store};
 
 pub(crate) enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
@@ -47,6 +47,15 @@ impl Store {
 }
 
 impl Tx {
+    /// The backend this transaction runs on, for the few statements whose
+    /// text differs between them.
+    pub(crate) fn kind(&self) -> BackendKind {
+        match self.inner {
+            TxInner::Sqlite(_) => BackendKind::Sqlite,
+            TxInner::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,

@@ -98,3 +98,22 @@ backend_test!(candles_list_in_time_order_with_range_and_cursor, |db| {
     assert_eq!(s.prune_candles("1m", 300_000, 10).await.unwrap(), 0);
     assert_eq!(s.list_candles(&query(100)).await.unwrap().len(), 5);
 });
+
+backend_test!(latest_candles_are_the_newest_in_time_order, |db| {
+    let s = &db.store;
+    let bars: Vec<CandleRow> = (0..5).map(|i| bar(i * 60_000, i as f64, true)).collect();
+    s.upsert_candles("hyperliquid", &bars, 1).await.unwrap();
+    let latest = s.latest_candles(&query(2)).await.unwrap();
+    let times: Vec<i64> = latest.iter().map(|c| c.open_time).collect();
+    assert_eq!(times, vec![180_000, 240_000]);
+    let mut before = query(2);
+    before.to = Some(180_000);
+    let times: Vec<i64> = s
+        .latest_candles(&before)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.open_time)
+        .collect();
+    assert_eq!(times, vec![60_000, 120_000]);
+});
