@@ -11,7 +11,7 @@ use tradehook_core::webhook::signing::{hex_body_signature, signature_header};
 
 use crate::client::{SafeClient, SendError};
 use crate::format;
-use crate::target::{LogEntry, LogSink, SignatureScheme, Target, TargetKind};
+use crate::target::{BodyFormat, LogEntry, LogSink, SignatureScheme, Target, TargetKind};
 
 /// What one attempt did, for the audit trail and the retry decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +27,19 @@ pub struct AttemptReport {
     pub pace_until: Option<UnixMillis>,
 }
 
-/// The headers and body of a webhook request (exposed for tests).
+/// The headers and body of a webhook request (exposed for tests). The
+/// signatures cover the body exactly as sent, whichever format it has.
 pub fn webhook_request(
     target: &Target,
     event: &Event,
     timestamp_secs: i64,
 ) -> (Vec<(String, String)>, Vec<u8>) {
-    let body = event.webhook_body().into_bytes();
+    let body = match target.body_format {
+        BodyFormat::Envelope => event.webhook_body().into_bytes(),
+        BodyFormat::Data => serde_json::to_string(&event.data)
+            .expect("JSON values serialise")
+            .into_bytes(),
+    };
     let mut headers: Vec<(String, String)> = target.headers.clone();
     headers.push(("content-type".into(), "application/json".into()));
     headers.push(("webhook-id".into(), event.id.clone()));
@@ -180,6 +186,8 @@ pub fn discord_pace(response: &crate::client::Response, now_ms: UnixMillis) -> O
 mod tests {
     use super::*;
     use crate::client::Response;
+    use tradehook_core::webhook::retry::RetrySchedule;
+    use tradehook_core::webhook::signing::{WebhookSecret, verify};
 
     fn response(headers: &[(&str, &str)]) -> Response {
         Response {
@@ -190,6 +198,65 @@ mod tests {
                 .collect(),
             snippet: String::new(),
         }
+    }
+
+    fn webhook_target(body_format: BodyFormat) -> Target {
+        Target {
+            id: "ep_1".into(),
+            kind: TargetKind::Channel(ChannelKind::Webhook),
+            url: "https://example.com/hook".into(),
+            headers: Vec::new(),
+            secrets: vec![WebhookSecret::generate()],
+            scheme: SignatureScheme::HmacSha256Hex {
+                header: "x-signature".into(),
+            },
+            body_format,
+            telegram_chat_id: None,
+            telegram_token: None,
+            schedule: RetrySchedule::default(),
+            max_concurrency: 1,
+            rate_limit_per_minute: None,
+            failing_since: None,
+            updated_at: 0,
+        }
+    }
+
+    fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_data_body_is_the_event_data_alone_and_is_what_is_signed() {
+        let event = Event {
+            id: "evt_1".into(),
+            event_type: "alert.triggered".into(),
+            timestamp_ms: 1_795_396_582_788,
+            data: serde_json::json!({"symbol": "BTC", "price": 100000.5}),
+        };
+        let target = webhook_target(BodyFormat::Data);
+        let (headers, body) = webhook_request(&target, &event, 1_795_396_582);
+        assert_eq!(body, br#"{"price":100000.5,"symbol":"BTC"}"#);
+        assert_eq!(header(&headers, "webhook-id"), "evt_1");
+        verify(
+            &target.secrets[0],
+            "evt_1",
+            header(&headers, "webhook-timestamp"),
+            header(&headers, "webhook-signature"),
+            &body,
+            1_795_396_582,
+        )
+        .expect("the signature covers the data body");
+        assert_eq!(
+            header(&headers, "x-signature"),
+            hex_body_signature(&target.secrets[0], &body)
+        );
+
+        let (_, envelope) = webhook_request(&webhook_target(BodyFormat::Envelope), &event, 0);
+        assert_eq!(envelope, event.webhook_body().into_bytes());
     }
 
     #[test]

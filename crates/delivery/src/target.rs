@@ -48,6 +48,26 @@ pub enum SignatureScheme {
     HmacSha256Hex { header: String },
 }
 
+/// What a webhook request's body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `{"id","type","timestamp","data"}` (the default).
+    Envelope,
+    /// The event's `data` object alone, for receivers that expect a flat
+    /// payload (price alerts).
+    Data,
+}
+
+impl BodyFormat {
+    pub fn parse(format: &str) -> Option<Self> {
+        match format {
+            "envelope" => Some(BodyFormat::Envelope),
+            "data" => Some(BodyFormat::Data),
+            _ => None,
+        }
+    }
+}
+
 /// An endpoint, ready to send to.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -58,6 +78,7 @@ pub struct Target {
     /// The current secret first, then a rotated-out one still in its grace period.
     pub secrets: Vec<WebhookSecret>,
     pub scheme: SignatureScheme,
+    pub body_format: BodyFormat,
     pub telegram_chat_id: Option<String>,
     pub telegram_token: Option<String>,
     pub schedule: RetrySchedule,
@@ -102,6 +123,8 @@ impl Target {
             },
             _ => SignatureScheme::Standard,
         };
+        let body_format = BodyFormat::parse(&record.body_format)
+            .ok_or_else(|| format!("unknown body format `{}`", record.body_format))?;
         let schedule = match &record.retry_schedule {
             Some(delays) => {
                 RetrySchedule::parse(delays).map_err(|e| format!("retry schedule: {e}"))?
@@ -124,6 +147,7 @@ impl Target {
                 .collect(),
             secrets,
             scheme,
+            body_format,
             telegram_chat_id: record.telegram_chat_id.clone(),
             telegram_token,
             schedule,
