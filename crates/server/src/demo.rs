@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_json::{Value, json};
 use tradehook_core::crypto::SecretBox;
 use tradehook_core::ids::new_id;
 use tradehook_core::time::now_ms;
 use tradehook_core::webhook::signing::WebhookSecret;
 use tradehook_feeds::FeedEvent;
-use tradehook_store::EndpointRecord;
+use tradehook_store::{EndpointRecord, NewRule};
 
 use crate::app::App;
 use crate::config::{Config, Secret};
@@ -18,6 +19,61 @@ use crate::config::{Config, Secret};
 /// 12 hours of 1-minute candles for BTC, ETH and SOL with a few sharp
 /// moves (made by scripts/make_demo_data.py).
 const DATASET: &str = include_str!("../demo/market.csv");
+
+/// Rules the demo starts with: one of each family, set to fire on the
+/// bundled data.
+fn demo_rules() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Value,
+    &'static str,
+)> {
+    vec![
+        (
+            "BTC crosses 100k",
+            "BTC",
+            "price_threshold",
+            json!({"operator": "crossing", "threshold": 100000}),
+            "once_per_bar",
+        ),
+        (
+            "BTC above 104k (once)",
+            "BTC",
+            "price_threshold",
+            json!({"operator": ">=", "threshold": 104000}),
+            "once",
+        ),
+        (
+            "SOL moves 1.5% in 15 min",
+            "SOL",
+            "percent_move",
+            json!({"percent": 1.5, "window_seconds": 900, "direction": "either"}),
+            "once_per_bar",
+        ),
+        (
+            "ETH RSI(14) 5m overbought",
+            "ETH",
+            "rsi",
+            json!({"period": 14, "interval": "5m", "threshold": 70, "direction": "overbought"}),
+            "once_per_bar",
+        ),
+        (
+            "ETH MACD 5m bullish cross",
+            "ETH",
+            "macd_cross",
+            json!({"fast": 12, "slow": 26, "signal": 9, "interval": "5m", "direction": "bullish"}),
+            "once_per_bar",
+        ),
+        (
+            "BTC breaks upper Bollinger 5m",
+            "BTC",
+            "bollinger_bands",
+            json!({"period": 20, "std_dev": 2, "interval": "5m", "band": "upper", "event": "touch"}),
+            "once_per_bar",
+        ),
+    ]
+}
 
 pub async fn run(mut config: Config, speed: f64) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("tradehook-demo-{}", std::process::id()));
@@ -70,6 +126,28 @@ pub async fn run(mut config: Config, speed: f64) -> anyhow::Result<()> {
             body_format: "envelope".into(),
         })
         .await?;
+    for (name, symbol, rule_type, config, frequency) in demo_rules() {
+        state
+            .store
+            .insert_rule(
+                &NewRule {
+                    id: new_id("rul"),
+                    name: name.into(),
+                    symbol: symbol.into(),
+                    rule_type: rule_type.into(),
+                    config,
+                    frequency: frequency.into(),
+                    cooldown_seconds: 0,
+                    enabled: true,
+                    expires_at: None,
+                    discord_webhook_url: None,
+                    generic_webhook_url: None,
+                    created_at: now,
+                },
+                &[],
+            )
+            .await?;
+    }
     let addr = app.local_addr();
     println!("tradehook demo is running (data in {}).", dir.display());
     println!();
@@ -83,6 +161,13 @@ pub async fn run(mut config: Config, speed: f64) -> anyhow::Result<()> {
     println!(
         "              curl -s -N -H 'X-API-Key: {admin}' 'http://{addr}/api/v1/events/stream'"
     );
+    println!("              curl -s -H 'X-API-Key: {admin}' 'http://{addr}/api/v1/rules'");
+    println!("              curl -s -H 'X-API-Key: {admin}' 'http://{addr}/api/v1/alerts'");
+    println!();
+    println!("Example rules (alerts print below as they fire):");
+    for (name, symbol, rule_type, config, frequency) in demo_rules() {
+        println!("  {name:<28} {symbol:<4} {rule_type:<16} {config} ({frequency})");
+    }
     println!();
     println!("Replaying 12 hours of BTC, ETH and SOL at {speed}x. Press Ctrl-C to stop.");
 
@@ -106,7 +191,17 @@ pub async fn run(mut config: Config, speed: f64) -> anyhow::Result<()> {
                 () = tokio::time::sleep(Duration::from_millis(500)) => {
                     let entries = log.entries();
                     for e in entries.iter().skip(seen) {
-                        println!("event delivered to the log endpoint: {} {}", e.event.event_type, e.event.data);
+                        let d = &e.event.data;
+                        if e.event.event_type == "alert.triggered" {
+                            println!("ALERT {} {:<4} {} — {} @ {} (window {})",
+                                d["feed_time"].as_str().unwrap_or(""),
+                                d["symbol"].as_str().unwrap_or(""),
+                                d["rule_name"].as_str().unwrap_or(""),
+                                d["condition"].as_str().unwrap_or(""),
+                                d["price"], d["window_start"].as_str().unwrap_or(""));
+                        } else {
+                            println!("event delivered to the log endpoint: {} {}", e.event.event_type, d);
+                        }
                     }
                     seen = entries.len();
                 }
