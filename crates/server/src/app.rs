@@ -64,6 +64,16 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(api::market::candles))
         .routes(routes!(api::market::prices))
         .routes(routes!(api::market::symbols))
+        .routes(routes!(api::rules::list, api::rules::create))
+        .routes(routes!(
+            api::rules::get,
+            api::rules::update,
+            api::rules::delete
+        ))
+        .routes(routes!(api::alerts::list))
+        .routes(routes!(api::alerts::get))
+        .routes(routes!(api::price_alerts::list, api::price_alerts::create))
+        .routes(routes!(api::price_alerts::get, api::price_alerts::cancel))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -135,6 +145,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// A running service's pieces.
 pub struct App {
     listener: TcpListener,
+    /// The rule evaluator's feed, attached at build so that no market
+    /// event published after `build` is missed.
+    evaluator_feed: Option<tokio::sync::mpsc::Receiver<tradehook_feeds::FeedEvent>>,
     router: Router,
     state: AppState,
     shutdown: CancellationToken,
@@ -176,13 +189,20 @@ impl App {
             action_limiter: RateLimiter::in_memory(),
             shutdown: CancellationToken::new(),
             market,
+            rules: crate::evaluator::RulesHandle::default(),
         };
         let listen = state.config.listen_addr();
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let (router, _) = router(state.clone());
+        let evaluator_feed = state
+            .config
+            .rules
+            .evaluate
+            .then(|| state.market.attach_evaluator());
         Ok(App {
+            evaluator_feed,
             listener,
             router,
             shutdown: state.shutdown.clone(),
@@ -212,6 +232,7 @@ impl App {
     /// database.
     pub async fn run(self) -> anyhow::Result<()> {
         let App {
+            evaluator_feed,
             listener,
             router,
             state,
@@ -219,6 +240,23 @@ impl App {
             workers,
         } = self;
         spawn_workers(&workers, &state, &shutdown);
+        if let Some(feed) = evaluator_feed {
+            let days = state.config.rules.alert_retention_days;
+            crate::evaluator::spawn(
+                crate::evaluator::EvaluatorContext {
+                    store: state.store.clone(),
+                    outbox: state.outbox.clone(),
+                    market: state.market.clone(),
+                    handle: state.rules.clone(),
+                    poll_interval: Duration::from_millis(state.config.rules.poll_interval_ms),
+                    alert_retention: (days > 0)
+                        .then(|| Duration::from_secs(u64::from(days) * 86_400)),
+                },
+                feed,
+                &workers,
+                &shutdown,
+            );
+        }
         crate::market::spawn(
             &state.config,
             &state.store,

@@ -211,7 +211,11 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         "market.replay_speed",
         EnvKind::Parsed,
     ),
-    ("TRADEHOOK_RULES_EVALUATE", "rules.evaluate", EnvKind::Parsed),
+    (
+        "TRADEHOOK_RULES_EVALUATE",
+        "rules.evaluate",
+        EnvKind::Parsed,
+    ),
     (
         "TRADEHOOK_RULES_POLL_INTERVAL_MS",
         "rules.poll_interval_ms",

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod evaluator;
 pub mod http;
 pub mod indicators_cli;
 pub mod market;

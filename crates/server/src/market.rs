@@ -45,8 +45,16 @@ pub struct Market {
     events: broadcast::Sender<FeedEvent>,
     rest: Option<RestClient>,
     symbols: Vec<String>,
+    intervals: Vec<Interval>,
     universe: Arc<tokio::sync::Mutex<Option<CachedUniverse>>>,
+    /// The rule evaluator's lossless feed (see [`Market::attach_evaluator`]).
+    evaluator: Arc<std::sync::Mutex<Option<mpsc::Sender<FeedEvent>>>>,
 }
+
+/// Events queued for the rule evaluator. Large, so a burst (a replay at
+/// full speed, the evaluator loading a million rules) is absorbed; when
+/// full, the feed waits rather than dropping an event the rules need.
+const EVALUATOR_QUEUE: usize = 65_536;
 
 /// The universe and when it was read (Unix ms).
 type CachedUniverse = (i64, Vec<String>);
@@ -66,8 +74,24 @@ impl Market {
             events: broadcast::channel(4096).0,
             rest,
             symbols: config.market.symbol_list(),
+            intervals: {
+                let mut v = config.market.interval_list().unwrap_or_default();
+                v.sort_by_key(|i| i.millis());
+                v
+            },
             universe: Arc::new(tokio::sync::Mutex::new(None)),
+            evaluator: Arc::new(std::sync::Mutex::new(None)),
         }
+    }
+
+    /// The exchange's REST client, when the source is Hyperliquid.
+    pub fn rest(&self) -> Option<&RestClient> {
+        self.rest.as_ref()
+    }
+
+    /// The candle intervals kept, smallest first.
+    pub fn intervals(&self) -> &[Interval] {
+        &self.intervals
     }
 
     /// Every symbol's latest price.
@@ -128,6 +152,30 @@ impl Market {
             .is_ok_and(|u| u.iter().any(|s| s == symbol))
     }
 
+    /// A lossless, ordered copy of every event for the rule evaluator.
+    /// Unlike [`Market::subscribe`] (which drops events for a slow
+    /// receiver), the feed waits for the evaluator. Call before the source
+    /// starts.
+    pub fn attach_evaluator(&self) -> mpsc::Receiver<FeedEvent> {
+        let (tx, rx) = mpsc::channel(EVALUATOR_QUEUE);
+        *self.evaluator.lock().expect("lock") = Some(tx);
+        rx
+    }
+
+    fn evaluator_feed(&self) -> Option<mpsc::Sender<FeedEvent>> {
+        self.evaluator.lock().expect("lock").clone()
+    }
+
+    /// Applies an event as if the source had published it: prices,
+    /// subscribers and the rule evaluator (not candle storage). Tests and
+    /// the demo drive the service with it.
+    pub async fn inject(&self, event: FeedEvent) {
+        self.apply(&event);
+        if let Some(tx) = self.evaluator_feed() {
+            let _ = tx.send(event).await;
+        }
+    }
+
     /// Applies one event to the in-memory state and re-broadcasts it.
     fn apply(&self, event: &FeedEvent) {
         if let FeedEvent::Tick { symbol, price, ts } = event {
@@ -144,7 +192,7 @@ impl Market {
     }
 }
 
-fn row(c: &Candle, closed: bool) -> CandleRow {
+pub(crate) fn row(c: &Candle, closed: bool) -> CandleRow {
     CandleRow {
         symbol: c.symbol.clone(),
         interval: c.interval.as_str().to_string(),
@@ -239,6 +287,7 @@ pub async fn consume(
     let mut batch = Vec::with_capacity(256);
     // When each symbol last had news (Unix ms), for the age gauge.
     let mut last_seen: HashMap<String, i64> = HashMap::new();
+    let evaluator = market.evaluator_feed();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -264,6 +313,11 @@ pub async fn consume(
                         *at = now_ms();
                     } else {
                         last_seen.insert(symbol.clone(), now_ms());
+                    }
+                    if let Some(tx) = &evaluator
+                        && tx.send(event.clone()).await.is_err()
+                    {
+                        tracing::debug!("the rule evaluator stopped");
                     }
                     match event {
                         FeedEvent::CandleUpdate(c) => { open.insert((c.symbol.clone(), c.interval), c); }

@@ -20,6 +20,9 @@ use utoipa::{Modify, OpenApi};
         (name = "deliveries", description = "Delivery attempts, replay and recovery"),
         (name = "events", description = "Event history and the live stream"),
         (name = "market", description = "Candles, latest prices and symbols"),
+        (name = "rules", description = "Alert rules: price levels and crossings, moves, candle closes, indicators, channels"),
+        (name = "alerts", description = "What the rules fired, with the values that fired them"),
+        (name = "price-alerts", description = "One-shot price alerts with their own signed webhook"),
     )
 )]
 pub struct ApiDoc;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub action_limiter: RateLimiter,
     /// Latest prices, feed health and the universe.
     pub market: crate::market::Market,
+    /// Wakes the local rule evaluator when rules change.
+    pub rules: crate::evaluator::RulesHandle,
     /// Cancelled when the service stops; long-lived responses end then.
     pub shutdown: CancellationToken,
 }

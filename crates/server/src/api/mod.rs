@@ -1,8 +1,11 @@
 //! HTTP routes. Each module documents its routes for OpenAPI.
 
+pub mod alerts;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod keys;
 pub mod market;
+pub mod price_alerts;
+pub mod rules;
 pub mod system;
