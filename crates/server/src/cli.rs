@@ -90,6 +90,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage alert rules (a running service applies changes within a second).
+    #[command(subcommand)]
+    Rules(crate::rules_cli::RulesCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -176,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { speed, .. } => crate::demo::run(config, speed).await,
         Command::Migrate { status } => migrate(config, status).await,
         Command::Keys(cmd) => keys(config, cmd).await,
+        Command::Rules(cmd) => crate::rules_cli::run(config, cmd).await,
         Command::Backfill {
             symbol,
             interval,

@@ -178,3 +178,80 @@ fn serve_stops_with_exit_code_0_on_sigterm() {
         "{rest:?}"
     );
 }
+
+backend_test!(rules_commands_create_list_disable_and_delete_rules, |db| {
+    let created = tradehook(
+        &db.url,
+        &[
+            "rules",
+            "create",
+            "--name",
+            "BTC 100k",
+            "--symbol",
+            "BTC",
+            "--type",
+            "price_threshold",
+            "--settings",
+            r#"{"operator":"crossing_up","threshold":100000}"#,
+        ],
+    );
+    let id = stdout(&created).trim().to_string();
+    assert!(id.starts_with("rul_"), "{id}");
+    let listed = stdout(&tradehook(&db.url, &["rules", "list"]));
+    assert!(
+        listed.contains(&id)
+            && listed.contains("price crossing_up 100000")
+            && listed.contains("active"),
+        "{listed}"
+    );
+    stdout(&tradehook(&db.url, &["rules", "disable", &id]));
+    assert!(!db.store.get_rule(&id).await.unwrap().enabled);
+    let listed = stdout(&tradehook(&db.url, &["rules", "list", "--symbol", "BTC"]));
+    assert!(listed.contains("disabled"), "{listed}");
+    stdout(&tradehook(&db.url, &["rules", "enable", &id]));
+    assert!(db.store.get_rule(&id).await.unwrap().enabled);
+    stdout(&tradehook(&db.url, &["rules", "delete", &id]));
+    assert!(db.store.get_rule(&id).await.is_err());
+
+    // Bad input: a clear message naming the flag, nothing stored.
+    for (args, message) in [
+        (
+            vec![
+                "--type",
+                "rsi",
+                "--settings",
+                r#"{"period":0,"interval":"1m","threshold":70,"direction":"overbought"}"#,
+            ],
+            "--settings.period",
+        ),
+        (
+            vec!["--type", "price_threshold", "--settings", "{not json"],
+            "--settings is not valid JSON",
+        ),
+        (
+            vec![
+                "--type",
+                "price_threshold",
+                "--settings",
+                r#"{"operator":">","threshold":1}"#,
+                "--frequency",
+                "often",
+            ],
+            "--frequency",
+        ),
+    ] {
+        let mut all = vec!["rules", "create", "--name", "x", "--symbol", "BTC"];
+        all.extend(args);
+        let out = tradehook(&db.url, &all);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{message} in {err}");
+    }
+    let missing = tradehook(
+        &db.url,
+        &["rules", "delete", "rul_0192f5c2f708b192d34e5f6071829304"],
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no rule with id"));
+    let listed = stdout(&tradehook(&db.url, &["rules", "list"]));
+    assert!(listed.trim().is_empty(), "{listed}");
+});
