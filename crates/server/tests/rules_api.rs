@@ -633,3 +633,72 @@ async fn an_inline_webhook_gets_the_rules_alerts_signed() {
     app.stop().await;
     receiver.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_bad_patch_changes_nothing_and_inline_targets_follow_the_patch() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let rule = create_rule(
+        &app,
+        json!({"name": "ETH RSI", "symbol": "ETH", "rule_type": "rsi",
+               "config": {"period": 14, "interval": "1m", "threshold": 70, "direction": "overbought"}}),
+    )
+    .await;
+    let path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
+    for (body, field) in [
+        (
+            json!({"config": {"period": 0, "interval": "1m", "threshold": 70, "direction": "overbought"}}),
+            "config.period",
+        ),
+        (
+            json!({"config": {"period": 14, "interval": "1m", "threshold": 170, "direction": "overbought"}}),
+            "config.threshold",
+        ),
+        (json!({"frequency": "hourly"}), "frequency"),
+        (json!({"symbol": "NOPE"}), "symbol"),
+        (
+            json!({"discord_webhook_url": "http://10.0.0.1/x"}),
+            "discord_webhook_url",
+        ),
+    ] {
+        let response = patch_json(&app, &path, &body).await;
+        let (status, error) = error_code(response).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(
+            error["error"]["details"][0]["path"], field,
+            "{body}: {error}"
+        );
+    }
+    let (status, _) = error_code(patch_json(&app, &path, &json!({"colour": "red"})).await).await;
+    assert_eq!(status, 422);
+    let unchanged = get_json(&app, &path).await;
+    assert_eq!(unchanged["config"], rule["config"]);
+    assert_eq!(unchanged["frequency"], rule["frequency"]);
+    assert_eq!(unchanged["updated_at"], rule["updated_at"]);
+
+    let receiver = Receiver::start().await;
+    let response = patch_json(
+        &app,
+        &path,
+        &json!({"discord_webhook_url": receiver.url("/discord")}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let endpoints = get_json(&app, "/api/v1/endpoints").await;
+    let data = endpoints["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{endpoints}");
+    assert_eq!(data[0]["kind"], "discord");
+    assert_eq!(data[0]["filter_rule_ids"], json!([rule["id"]]));
+    let response = patch_json(&app, &path, &json!({"discord_webhook_url": null})).await;
+    assert_eq!(response.status(), 200);
+    let changed: Value = response.json().await.unwrap();
+    assert!(changed["discord_webhook_url"].is_null());
+    let endpoints = get_json(&app, "/api/v1/endpoints").await;
+    assert_eq!(
+        endpoints["data"].as_array().unwrap().len(),
+        0,
+        "{endpoints}"
+    );
+    app.stop().await;
+    receiver.shutdown().await;
+}
