@@ -1,0 +1,4 @@
+//! Brokers for tradehook.
+pub mod adapter;
+pub mod symbol;
+pub mod types;
