@@ -10,5 +10,6 @@ pub mod crypto;
 pub mod event;
 pub mod ids;
 pub mod indicators;
+pub mod signals;
 pub mod time;
 pub mod webhook;
