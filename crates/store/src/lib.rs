@@ -19,6 +19,7 @@ mod events;
 mod keys;
 mod rules;
 mod sql;
+mod trading;
 mod tx;
 mod url;
 
@@ -44,6 +45,12 @@ pub use error::StoreError;
 pub use events::{EventFilter, StoredEvent};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use rules::{NewRule, RuleFilter, RulePatch, RuleRecord};
+pub use trading::{
+    BotFilter, BotPatch, BotRecord, BrokerAccountPatch, BrokerAccountRecord, BrokerCallFilter,
+    BrokerCallPage, BrokerCallRecord, EquitySnapshot, FINAL_ORDER_STATUSES, JobRecord, JobStatus,
+    NewBot, NewBrokerAccount, NewBrokerCall, NewOrder, NewSignal, OrderFilter, OrderPage,
+    OrderRecord, OrderUpdate, SignalFilter, SignalOutcome, SignalPage, SignalRecord, SignalStatus,
+};
 pub use tx::Tx;
 pub use url::redact_url;
 
