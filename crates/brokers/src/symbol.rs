@@ -20,10 +20,13 @@
 //!    (continuous futures such as `ES1!`, spaces in option symbols).
 //! 4. **Crypto**: a perpetual suffix (`.P`, `PERP`, `-PERP`, `_PERP`) is
 //!    dropped (we trade the spot pair). Then `BASE/QUOTE`, `BASE-QUOTE` or
-//!    `BASE_QUOTE`, or `BASEQUOTE` split at a known quote (longest first, so
-//!    `BTCUSDT` is `BTC`+`USDT`, not `BTCU`+`SDT`), where the base is in the
-//!    table of known coins ([`CRYPTO_BASES`]) and the quote is a known crypto
-//!    quote ([`CRYPTO_QUOTES`]) or fiat. A bare base is crypto only with a
+//!    `BASE_QUOTE` whose quote is a crypto quote ([`CRYPTO_QUOTES`]) or fiat
+//!    (any letters-and-digits base: `FOO/USD` is crypto), or `BASEQUOTE`
+//!    split at such a quote (longest first, so `BTCUSDT` is `BTC`+`USDT`,
+//!    not `BTCU`+`SDT`) where the base is in the table of known coins
+//!    ([`CRYPTO_BASES`]), or any base on a crypto exchange. Two fiat
+//!    currencies are never crypto (`EUR/USD` is forex, `EUR/USDT` crypto).
+//!    A bare base is crypto only with a
 //!    perpetual suffix (`BTC.P`) or a crypto-exchange prefix: a bare `BTC`
 //!    or `LINK` is a US stock or ETF ticker (the Grayscale Bitcoin Mini
 //!    Trust trades as `BTC`, Interlink Electronics as `LINK`), and TradingView
@@ -236,17 +239,22 @@ fn strip_perp(s: &str) -> Option<&str> {
 }
 
 fn parse_crypto(s: &str, trusted: bool) -> Option<ParsedSymbol> {
-    let base_ok = |b: &str| {
+    let known_base = |b: &str| {
         let b = unalias(b);
         is_crypto_base(&b) || (trusted && is_alnum(&b))
     };
+    // Two fiat currencies are forex, not crypto.
+    let pair_ok =
+        |b: &str, q: &str| is_alnum(b) && is_crypto_quote(q) && !(is_fiat(b) && is_fiat(q));
     let (core, perp) = match strip_perp(s) {
         Some(core) => (core, true),
         None => (s, false),
     };
     if let Some((base, quote)) = split_pair(core) {
-        let quote_ok = is_crypto_quote(quote) || (trusted && is_alnum(quote));
-        return (base_ok(base) && quote_ok).then(|| crypto(base, Some(quote)));
+        // An explicit pair with a crypto quote (`FOO/USD`, `EUR/USDT`) is
+        // crypto even for coins missing from the table, so that the
+        // canonical form of every crypto symbol parses back to itself.
+        return pair_ok(base, quote).then(|| crypto(base, Some(quote)));
     }
     if !is_alnum(core) {
         return None;
@@ -256,14 +264,16 @@ fn parse_crypto(s: &str, trusted: bool) -> Option<ParsedSymbol> {
     quotes.sort_by_key(|q| std::cmp::Reverse(q.len()));
     for quote in quotes {
         if let Some(base) = core.strip_suffix(quote)
-            && !base.is_empty()
-            && base_ok(base)
+            && known_base(base)
+            && pair_ok(base, quote)
         {
             return Some(crypto(base, Some(quote)));
         }
     }
-    // A bare coin: only with a perp suffix or from a crypto exchange.
-    ((perp || trusted) && base_ok(core)).then(|| crypto(core, None))
+    // A bare coin: a known one with a perp suffix or from a crypto
+    // exchange (`BTC.P`, `BINANCE:BTC`); any with both (`BYBIT:FOO.P`).
+    let bare = ((perp || trusted) && is_crypto_base(&unalias(core))) || (perp && trusted);
+    bare.then(|| crypto(core, None))
 }
 
 fn parse_forex(s: &str) -> Option<ParsedSymbol> {
@@ -316,7 +326,7 @@ pub fn parse_symbol(symbol: &str) -> ParsedSymbol {
         return unknown(rest);
     }
     let parsed = match hint {
-        Venue::Crypto => parse_crypto(rest, true),
+        Venue::Crypto => parse_crypto(rest, true).or_else(|| parse_forex(rest)),
         Venue::Forex => parse_forex(rest),
         Venue::Equity => parse_equity(rest),
         Venue::Futures => None,
@@ -456,6 +466,13 @@ mod tests {
             ("NASDAQ:", Unknown, "", None),
             ("$$$", Unknown, "$$$", None),
             ("BTC/USD/EUR", Unknown, "BTC/USD/EUR", None),
+            ("FOO/USD", Crypto, "FOO", Some("USD")),
+            ("EUR/USDT", Crypto, "EUR", Some("USDT")),
+            ("BINANCE:EURUSDT", Crypto, "EUR", Some("USDT")),
+            ("KRAKEN:EURUSD", Forex, "EUR", Some("USD")),
+            ("BINANCE:BTC", Crypto, "BTC", None),
+            ("BYBIT:FOO.P", Crypto, "FOO", None),
+            ("COINBASE:FOO", Unknown, "FOO", None),
         ];
         assert!(cases.len() >= 26);
         for (input, class, base, quote) in cases {
@@ -464,6 +481,13 @@ mod tests {
             assert_eq!(p.base, *base, "base of {input:?}");
             assert_eq!(p.quote.as_deref(), *quote, "quote of {input:?}");
             assert_eq!(get_asset_class(input), *class);
+            // The canonical form (the paper broker's symbol) parses back to
+            // the same thing.
+            if p.class != Unknown {
+                let again = parse_symbol(&p.canonical());
+                assert_eq!(again.canonical(), p.canonical(), "{input:?}");
+                assert_eq!(again.class, p.class, "{input:?}");
+            }
         }
     }
 
