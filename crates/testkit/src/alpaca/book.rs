@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::Utc;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
@@ -35,6 +36,8 @@ pub(crate) struct Book {
     pub positions: BTreeMap<String, super::model::Position>,
     pub fill_mode: FillMode,
     pub next_scripts: VecDeque<Vec<Stage>>,
+    /// `trade_updates` frames for `/stream` listeners.
+    pub updates: broadcast::Sender<Value>,
 }
 
 impl Book {
@@ -54,6 +57,7 @@ impl Book {
             positions: BTreeMap::new(),
             fill_mode: config.fill_mode.clone(),
             next_scripts: VecDeque::new(),
+            updates: broadcast::channel(1024).0,
         }
     }
 
@@ -78,6 +82,29 @@ impl Book {
                 .find(|a| a.class == AssetClass::Crypto && a.position_symbol() == symbol)
                 .cloned()
         })
+    }
+
+    /// Sends a `trade_updates` event about order `i`; `fill` is
+    /// `(qty, price)` of an execution.
+    pub(crate) fn emit(&mut self, i: usize, event: &str, fill: Option<(Decimal, Decimal)>) {
+        if self.updates.receiver_count() == 0 {
+            return;
+        }
+        let mut data = json!({
+            "event": event,
+            "order": self.order_wire(i),
+            "timestamp": ts(Utc::now()),
+        });
+        if let Some((qty, price)) = fill {
+            data["execution_id"] = json!(Uuid::new_v4().to_string());
+            data["price"] = json!(dec(price));
+            data["qty"] = json!(dec(qty));
+            data["position_qty"] = json!(dec(self.position_qty(&self.orders[i].symbol)));
+        }
+        // No listener is not an error.
+        let _ = self
+            .updates
+            .send(json!({"stream": "trade_updates", "data": data}));
     }
 
     pub(crate) fn order_wire(&self, i: usize) -> Value {
@@ -355,6 +382,7 @@ impl Book {
     /// Sets the order going (its script, the fill mode, or resting) and
     /// returns the wire form a POST answers with.
     pub(crate) fn start(&mut self, i: usize) -> Value {
+        self.emit(i, "new", None);
         if let Some(script) = self.next_scripts.pop_front() {
             self.orders[i].script = script;
             self.advance(i);

@@ -38,6 +38,9 @@ pub struct FakeAlpacaConfig {
     /// unless a script was queued with
     /// [`script_next_order`](super::FakeAlpaca::script_next_order).
     pub fill_mode: FillMode,
+    /// Send `/stream` frames as text instead of binary (paper sends
+    /// binary). Off.
+    pub stream_text_frames: bool,
     /// Reject a new order that would cross an open order of the other
     /// side on the same symbol (422 42210000). On.
     pub detect_wash_trades: bool,
@@ -58,6 +61,7 @@ impl Default for FakeAlpacaConfig {
             unauthorized_html: false,
             fill_mode: FillMode::Immediate,
             detect_wash_trades: true,
+            stream_text_frames: false,
         }
     }
 }

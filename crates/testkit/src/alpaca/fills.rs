@@ -65,18 +65,21 @@ impl Book {
                 let o = &mut self.orders[i];
                 o.status = "canceled".to_owned();
                 o.canceled_at = Some(now);
+                self.emit(i, "canceled", None);
                 self.cancel_children(i);
             }
             Stage::Expired => {
                 let o = &mut self.orders[i];
                 o.status = "expired".to_owned();
                 o.expired_at = Some(now);
+                self.emit(i, "expired", None);
                 self.cancel_children(i);
             }
             Stage::Rejected => {
                 let o = &mut self.orders[i];
                 o.status = "rejected".to_owned();
                 o.failed_at = Some(now);
+                self.emit(i, "rejected", None);
                 self.cancel_children(i);
             }
         }
@@ -109,6 +112,8 @@ impl Book {
         }
         self.cash -= side.sign() * qty * price;
         self.move_position(&symbol, class, side.sign() * qty, price);
+        let event = if complete { "fill" } else { "partial_fill" };
+        self.emit(i, event, Some((qty, price)));
         if complete {
             self.release_children(i);
             self.cancel_siblings(i);
@@ -153,6 +158,7 @@ impl Book {
             {
                 self.orders[j].status = "new".to_owned();
                 self.orders[j].updated_at = Utc::now();
+                self.emit(j, "new", None);
             }
         }
         let symbols: Vec<String> = vec![self.orders[i].symbol.clone()];
@@ -169,6 +175,7 @@ impl Book {
             {
                 self.orders[j].status = "canceled".to_owned();
                 self.orders[j].canceled_at = Some(Utc::now());
+                self.emit(j, "canceled", None);
             }
         }
     }
@@ -199,6 +206,7 @@ impl Book {
             {
                 self.orders[j].status = "canceled".to_owned();
                 self.orders[j].canceled_at = Some(Utc::now());
+                self.emit(j, "canceled", None);
             }
         }
     }

@@ -32,12 +32,14 @@ impl Book {
         o.updated_at = now;
         o.script.clear();
         let legs = o.legs.clone();
+        self.emit(i, "canceled", None);
         for leg in legs {
             if let Some(j) = self.index_of(&leg)
                 && self.orders[j].is_open()
             {
                 self.orders[j].status = "canceled".to_owned();
                 self.orders[j].canceled_at = Some(now);
+                self.emit(j, "canceled", None);
             }
         }
         Ok(())
@@ -132,6 +134,7 @@ impl Book {
         old.replaced_by = Some(next.id.clone());
         old.updated_at = now;
         old.script.clear();
+        self.emit(i, "replaced", None);
         self.orders.push(next);
         let j = self.orders.len() - 1;
         Ok(self.start(j))

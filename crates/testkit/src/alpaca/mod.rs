@@ -13,8 +13,11 @@
 //! them. There is no clock: nothing happens unless a request or the test
 //! makes it happen.
 //!
-//! It never talks to Alpaca. Not served: the `/stream` WebSocket, assets,
-//! market data, multi-leg (`mleg`) orders.
+//! The `/stream` WebSocket sends `trade_updates` for every order change
+//! (see `stream.rs`).
+//!
+//! It never talks to Alpaca. Not served: assets, market data, multi-leg
+//! (`mleg`) orders, options beyond the type/TIF table.
 //!
 //! [`set_price`]: FakeAlpaca::set_price
 //! [`script_next_order`]: FakeAlpaca::script_next_order
@@ -28,6 +31,7 @@ mod manage;
 mod model;
 mod routes;
 mod server;
+mod stream;
 mod validate;
 
 #[cfg(test)]
@@ -35,7 +39,7 @@ mod tests;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{Router, routing::get};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -65,6 +69,7 @@ impl FakeAlpaca {
             .expect("alpaca fake: bound socket has no address");
         let shared = Arc::new(Shared::new(config));
         let app = Router::new()
+            .route("/stream", get(stream::upgrade))
             .fallback(server::handle)
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
@@ -91,6 +96,21 @@ impl FakeAlpaca {
     /// `http://127.0.0.1:PORT`: the REST base, without `/v2`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/stream`, the `trade_updates` stream.
+    pub fn stream_url(&self) -> String {
+        format!("ws://{}/stream", self.addr)
+    }
+
+    /// Open `/stream` connections.
+    pub fn stream_connections(&self) -> usize {
+        self.shared.lock().stream_connections
+    }
+
+    /// Every frame `/stream` clients sent, in arrival order.
+    pub fn stream_messages(&self) -> Vec<String> {
+        self.shared.lock().stream_messages.clone()
     }
 
     pub fn key_id(&self) -> &str {
@@ -194,7 +214,9 @@ impl FakeAlpaca {
     }
 
     /// Sets an order's status by hand (`expired`, `canceled`, `rejected`,
-    /// `done_for_day`, …), as the exchange would.
+    /// `done_for_day`, …), as the exchange would, and sends the matching
+    /// `trade_updates` event (the status's name; `fill` and
+    /// `partial_fill` for the fill statuses, without a fill).
     pub fn set_order_status(&self, order_id: &str, status: &str) {
         let mut st = self.shared.lock();
         let i = st
@@ -202,9 +224,22 @@ impl FakeAlpaca {
             .index_of(order_id)
             .unwrap_or_else(|| panic!("alpaca fake: no order {order_id}"));
         let o = &mut st.book.orders[i];
+        let now = chrono::Utc::now();
         o.status = status.to_owned();
         o.script.clear();
-        o.updated_at = chrono::Utc::now();
+        o.updated_at = now;
+        match status {
+            "canceled" => o.canceled_at = Some(now),
+            "expired" => o.expired_at = Some(now),
+            "rejected" => o.failed_at = Some(now),
+            _ => {}
+        }
+        let event = match status {
+            "filled" => "fill",
+            "partially_filled" => "partial_fill",
+            other => other,
+        };
+        st.book.emit(i, event, None);
     }
 
     /// Every order, wire form, oldest first (children included).

@@ -77,6 +77,10 @@ pub(crate) struct State {
     pub(crate) rate_window: Duration,
     window_start: Option<SystemTime>,
     window_count: u32,
+    /// Open `/stream` connections.
+    pub(crate) stream_connections: usize,
+    /// Every frame `/stream` clients sent, in arrival order.
+    pub(crate) stream_messages: Vec<String>,
 }
 
 impl Shared {
@@ -90,6 +94,8 @@ impl Shared {
             rate_window: config.rate_window,
             window_start: None,
             window_count: 0,
+            stream_connections: 0,
+            stream_messages: Vec::new(),
         };
         Shared {
             config,

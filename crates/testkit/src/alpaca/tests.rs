@@ -374,3 +374,5 @@ async fn brackets_hold_their_legs_until_the_parent_fills() {
     assert_eq!(statuses, ["filled", "canceled"]);
     assert!(fake.positions().is_empty());
 }
+
+mod stream;
