@@ -412,6 +412,31 @@ async fn a_500_before_the_order_was_placed_sends_it_again_once() {
 }
 
 #[tokio::test]
+async fn a_timed_out_post_is_looked_up_not_repeated() {
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("AAPL", dec!(150));
+    let policy = RetryPolicy {
+        request_timeout: Duration::from_millis(300),
+        ..fast_policy()
+    };
+    let mut cfg = config(&fake);
+    // The base as Alpaca's docs print it, with /v2.
+    cfg.base_url = Some(format!("{}/v2/", fake.base_url()));
+    let broker = AlpacaBroker::with_policy(cfg, policy).unwrap();
+    fake.force(
+        Forced::status(200)
+            .on("POST", "/v2/orders")
+            .after_processing()
+            .delayed(Duration::from_secs(1)),
+    );
+    let req = market("AAPL", Side::Buy, dec!(1));
+    let got = broker.submit_order(&req).await.unwrap();
+    assert_eq!(got.client_order_id, req.client_order_id);
+    assert_eq!(fake.orders().len(), 1);
+    assert_eq!(fake.requests_to("POST", "/v2/orders").len(), 1);
+}
+
+#[tokio::test]
 async fn restrictions_are_refused_locally_without_a_request() {
     let (fake, broker) = setup().await;
     let mut stop = order(

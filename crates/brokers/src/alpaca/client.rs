@@ -115,7 +115,11 @@ impl Http {
             .map_err(|e| BrokerError::Invalid(format!("HTTP client: {e}")))?;
         Ok(Http {
             client,
-            base: base.trim_end_matches('/').to_owned(),
+            // Accept a base given with its `/v2`, as Alpaca's docs print it.
+            base: base
+                .trim_end_matches('/')
+                .trim_end_matches("/v2")
+                .to_owned(),
             secrets: [key_id.to_owned(), secret_key.to_owned()],
             policy,
             call_log: None,
