@@ -74,6 +74,22 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(api::alerts::get))
         .routes(routes!(api::price_alerts::list, api::price_alerts::create))
         .routes(routes!(api::price_alerts::get, api::price_alerts::cancel))
+        .routes(routes!(
+            api::broker_accounts::list,
+            api::broker_accounts::create
+        ))
+        .routes(routes!(
+            api::broker_accounts::get,
+            api::broker_accounts::delete
+        ))
+        .routes(routes!(api::bots::list, api::bots::create))
+        .routes(routes!(
+            api::bots::get,
+            api::bots::update,
+            api::bots::delete
+        ))
+        .routes(routes!(api::bots::rotate_token))
+        .routes(routes!(api::bots::alert_template))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -89,6 +105,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(public)
         .split_for_parts();
 
+    let hooks = crate::hooks::router();
+
     let docs = Router::<AppState>::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi.clone()))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -101,6 +119,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let router = router
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), public_limit))
         .merge(docs)
+        .merge(hooks)
         .fallback(|| async { ApiError::NotFound("no such route".to_string()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not accept that method".to_string())

@@ -212,6 +212,11 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         EnvKind::Parsed,
     ),
     (
+        "TRADEHOOK_HTTP_PUBLIC_URL",
+        "http.public_url",
+        EnvKind::Text,
+    ),
+    (
         "TRADEHOOK_RULES_EVALUATE",
         "rules.evaluate",
         EnvKind::Parsed,
@@ -450,6 +455,7 @@ pub struct HttpConfig {
     pub body_limit_bytes: u64,
     pub request_timeout_secs: u64,
     pub shutdown_timeout_secs: u64,
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -767,6 +773,14 @@ impl Config {
                 "log",
                 &quoted(&self.log),
                 "a log filter such as info or tradehook_server=debug",
+            );
+        }
+        let public = &self.http.public_url;
+        if !(public.is_empty() || public.starts_with("https://") || public.starts_with("http://")) {
+            bad(
+                "http.public_url",
+                &quoted(public),
+                "empty or an http(s):// URL such as https://hooks.example.com",
             );
         }
         if !(1..=8760).contains(&self.rules.price_alert_max_hours) {

@@ -40,6 +40,8 @@ pub enum ApiError {
     InvalidKey,
     #[error("the API key has been revoked")]
     RevokedKey,
+    #[error("the signal's `secret` does not match the bot's body secret")]
+    InvalidSecret,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             ApiError::RevokedKey => (StatusCode::UNAUTHORIZED, "revoked_api_key"),
+            ApiError::InvalidSecret => (StatusCode::UNAUTHORIZED, "invalid_secret"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

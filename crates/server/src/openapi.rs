@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "rules", description = "Alert rules: price levels and crossings, moves, candle closes, indicators, channels"),
         (name = "alerts", description = "What the rules fired, with the values that fired them"),
         (name = "price-alerts", description = "One-shot price alerts with their own signed webhook"),
+        (name = "trading", description = "Broker accounts and bots that turn TradingView alerts into orders (intake at POST /hooks/tradingview/{token})"),
     )
 )]
 pub struct ApiDoc;

@@ -1,6 +1,8 @@
 //! HTTP routes. Each module documents its routes for OpenAPI.
 
 pub mod alerts;
+pub mod bots;
+pub mod broker_accounts;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
