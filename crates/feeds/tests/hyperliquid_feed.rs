@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tradehook_feeds::hyperliquid::feed::{FeedConfig, HyperliquidFeed};
 use tradehook_feeds::hyperliquid::rest::RestClient;
 use tradehook_feeds::{Candle, FeedEvent, Interval};
-use tradehook_testkit::hyperliquid::{FakeConfig, FakeHyperliquid};
+use tradehook_testkit::hyperliquid::{FakeConfig, FakeHyperliquid, Subscription};
 
 /// A minute boundary far from the real clock, so only the test's clock
 /// decides which buckets have ended.
@@ -360,6 +360,65 @@ async fn an_unknown_or_mis_cased_symbol_is_not_subscribed_and_does_not_kill_the_
         h.fake.connections_accepted(),
         1,
         "the socket was never dropped"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn trades_are_ticks_at_their_own_time_and_a_resubscribe_does_not_repeat_them() {
+    let mut h = start(FakeConfig::default(), |c| c.trades = true, &[]).await;
+    // allMids, the candle and the trades subscriptions.
+    h.fake
+        .wait_for_subscriptions(3, Duration::from_secs(5))
+        .await;
+    assert!(
+        h.fake
+            .subscriptions()
+            .iter()
+            .any(|s| matches!(s, Subscription::Trades { coin } if coin == "BTC")),
+        "{:?}",
+        h.fake.subscriptions()
+    );
+    h.trade(1_000, 101.0);
+    h.trade(2_000, 102.5);
+    let trade_ticks = |events: &[FeedEvent]| -> Vec<(f64, i64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                FeedEvent::Tick { symbol, price, ts } if symbol == "BTC" && *ts < BASE + 5_000 => {
+                    Some((*price, *ts))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    h.collect_until(&mut seen, "two trade ticks", |e| trade_ticks(e).len() >= 2)
+        .await;
+    assert_eq!(
+        trade_ticks(&seen),
+        vec![(101.0, BASE + 1_000), (102.5, BASE + 2_000)]
+    );
+    // A reconnect resubscribes; the fake backfills recent trades, which
+    // must not come out again. The next new trade does.
+    let accepted = h.fake.connections_accepted();
+    h.fake.drop_connections();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while h.fake.connections_accepted() <= accepted || h.fake.subscriptions().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no resubscribe");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.trade(3_000, 99.0);
+    h.collect_until(&mut seen, "the third trade", |e| trade_ticks(e).len() >= 3)
+        .await;
+    assert_eq!(
+        trade_ticks(&seen),
+        vec![
+            (101.0, BASE + 1_000),
+            (102.5, BASE + 2_000),
+            (99.0, BASE + 3_000)
+        ],
+        "backfilled trades are not repeated"
     );
     h.stop().await;
 }

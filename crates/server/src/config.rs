@@ -261,6 +261,11 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         "hyperliquid.silence_timeout_secs",
         EnvKind::Parsed,
     ),
+    (
+        "TRADEHOOK_HYPERLIQUID_TRADES",
+        "hyperliquid.trades",
+        EnvKind::Parsed,
+    ),
 ];
 
 /// A secret value: never printed by `Debug` or `Serialize`.
@@ -400,6 +405,7 @@ pub struct HyperliquidConfig {
     pub rest_weight_per_minute: u32,
     pub ping_interval_secs: u64,
     pub silence_timeout_secs: u64,
+    pub trades: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

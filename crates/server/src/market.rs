@@ -242,6 +242,7 @@ pub async fn spawn(
                 Duration::from_secs(config.hyperliquid.silence_timeout_secs);
             feed_config.grace = Duration::from_millis(config.market.candle_grace_ms);
             feed_config.initial_lookback_bars = i64::from(config.market.initial_backfill_bars);
+            feed_config.trades = config.hyperliquid.trades;
             if config.market.mode == "poll" {
                 Source::Poll {
                     config: Box::new(feed_config),

@@ -44,6 +44,9 @@ pub struct FeedConfig {
     pub reconcile_after: Duration,
     /// The wall clock (Unix ms); tests pass a controlled one.
     pub clock: Clock,
+    /// Also subscribe to each symbol's `trades` and publish a tick per
+    /// trade (at the trade's own time), on top of `allMids`.
+    pub trades: bool,
 }
 
 /// A source of the current time in Unix milliseconds.
@@ -74,6 +77,7 @@ impl FeedConfig {
             initial_lookback_bars: 500,
             reconcile_after: Duration::from_secs(1),
             clock: system_clock(),
+            trades: false,
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct HyperliquidFeed {
     symbols: Vec<String>,
     /// The validated symbols as a set, for per-frame filtering.
     followed: std::collections::HashSet<String>,
+    /// Per coin, the newest trade time published and the trade ids at it.
+    seen_trades: std::collections::HashMap<String, (i64, Vec<u64>)>,
     /// Bars closed from live frames, to check against REST when due.
     to_reconcile: Vec<(i64, Candle)>,
     backfilling: bool,
@@ -140,6 +146,7 @@ impl HyperliquidFeed {
             tracker,
             status: Arc::new(FeedStatus::default()),
             followed: std::collections::HashSet::new(),
+            seen_trades: std::collections::HashMap::new(),
             to_reconcile: Vec::new(),
             backfilling: false,
         }
@@ -230,6 +237,9 @@ impl HyperliquidFeed {
             for interval in &self.config.intervals {
                 subscriptions.push(serde_json::json!({"method": "subscribe", "subscription": {"type": "candle", "coin": symbol, "interval": interval.as_str()}}));
             }
+            if self.config.trades {
+                subscriptions.push(serde_json::json!({"method": "subscribe", "subscription": {"type": "trades", "coin": symbol}}));
+            }
         }
         for s in subscriptions {
             if let Err(e) = sink.send(Message::Text(s.to_string().into())).await {
@@ -289,6 +299,29 @@ impl HyperliquidFeed {
         }
     }
 
+    /// Whether a trade has not been published yet. A `trades`
+    /// subscription starts with a batch of recent trades, so after a
+    /// resubscribe some arrive again; a trade is identified by (time,
+    /// coin, tid) and trades come in time order per coin.
+    fn trade_is_new(&mut self, coin: &str, time: i64, tid: u64) -> bool {
+        let seen = self
+            .seen_trades
+            .entry(coin.to_string())
+            .or_insert((i64::MIN, Vec::new()));
+        if time < seen.0 {
+            return false;
+        }
+        if time > seen.0 {
+            *seen = (time, vec![tid]);
+            return true;
+        }
+        if seen.1.contains(&tid) {
+            return false;
+        }
+        seen.1.push(tid);
+        true
+    }
+
     async fn on_text(&mut self, text: &str, events: &mut Vec<FeedEvent>) {
         let followed = &self.followed;
         match parse_frame_keeping(text, |coin| followed.contains(coin)) {
@@ -308,6 +341,20 @@ impl HyperliquidFeed {
                     events.push(FeedEvent::Tick { symbol, price, ts });
                 }
             }
+            Ok(Frame::Trades(trades)) => {
+                metrics::counter!("tradehook_feed_frames_total", "channel" => "trades")
+                    .increment(1);
+                for t in trades {
+                    if self.followed.contains(&t.coin) && self.trade_is_new(&t.coin, t.time, t.tid)
+                    {
+                        events.push(FeedEvent::Tick {
+                            symbol: t.coin,
+                            price: t.price,
+                            ts: t.time,
+                        });
+                    }
+                }
+            }
             Ok(Frame::Error(e)) => {
                 metrics::counter!("tradehook_feed_frames_total", "channel" => "error").increment(1);
                 tracing::warn!(error = %e, "Hyperliquid sent an error frame");
@@ -316,7 +363,6 @@ impl HyperliquidFeed {
                 let channel = match other {
                     Frame::Pong => "pong",
                     Frame::SubscriptionResponse(_) => "subscriptionResponse",
-                    Frame::Trades(_) => "trades",
                     _ => "other",
                 };
                 metrics::counter!("tradehook_feed_frames_total", "channel" => channel).increment(1);
