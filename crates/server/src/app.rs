@@ -259,6 +259,7 @@ impl App {
             workers,
         } = self;
         spawn_workers(&workers, &state, &shutdown);
+        crate::execution::spawn(&state, &workers, &shutdown);
         if let Some(feed) = evaluator_feed {
             let days = state.config.rules.alert_retention_days;
             crate::evaluator::spawn(

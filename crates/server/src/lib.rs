@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod evaluator;
+pub mod execution;
 pub mod hooks;
 pub mod http;
 pub mod indicators_cli;

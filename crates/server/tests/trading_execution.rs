@@ -1,0 +1,460 @@
+//! The execution worker with the paper broker: signals in over the hook,
+//! orders, events and the paper state out.
+//!
+//! Refusals found before an order is placed (same-direction entry, nothing
+//! to exit, no market price to size by) reject the signal with a reason
+//! and publish `signal.rejected`; no order row is written. An order the
+//! broker refuses publishes `order.rejected`.
+
+mod common;
+
+use common::{TestApp, eventually, post_json};
+use serde_json::{Value, json};
+use tradehook_feeds::FeedEvent;
+use tradehook_store::testing::TestDb;
+use tradehook_store::{
+    EventFilter, NewSignal, OrderFilter, OrderRecord, SignalStatus, Store, StoreOptions,
+};
+
+async fn paper_bot(app: &TestApp, settings: Value) -> Value {
+    let account = post_json(
+        app,
+        "/api/v1/broker-accounts",
+        &json!({"name": "paper", "kind": "paper", "starting_cash": 50000}),
+    )
+    .await;
+    assert_eq!(account.status(), 201);
+    let account: Value = account.json().await.unwrap();
+    let body = json!({
+        "name": "trend",
+        "broker_account_id": account["id"],
+        "allowed_symbols": ["BTCUSD"],
+        "settings": settings,
+    });
+    let bot = post_json(app, "/api/v1/bots", &body).await;
+    let status = bot.status();
+    let bot: Value = bot.json().await.unwrap();
+    assert_eq!(status, 201, "{bot}");
+    bot
+}
+
+/// Sends a TradersPost-style signal; returns the signal id.
+async fn signal(app: &TestApp, bot: &Value, body: Value) -> String {
+    let token = bot["token"].as_str().unwrap();
+    let response = app
+        .post(&format!("/hooks/tradingview/{token}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["duplicate"], false, "{answer}");
+    answer["signal_id"].as_str().unwrap().to_string()
+}
+
+async fn tick(app: &TestApp, price: f64) {
+    app.state
+        .market
+        .inject(FeedEvent::Tick {
+            symbol: "BTC".into(),
+            price,
+            ts: tradehook_core::time::now_ms(),
+        })
+        .await;
+}
+
+/// Waits until the signal leaves `accepted`; returns (status, reason).
+async fn settled(app: &TestApp, signal_id: &str) -> (String, Option<String>) {
+    eventually(10, "the signal is executed or rejected", || async {
+        let s = app.state.store.get_signal(signal_id).await.unwrap();
+        (s.status != "accepted" && s.status != "executing").then_some((s.status, s.reason))
+    })
+    .await
+}
+
+async fn orders(store: &Store, bot: &Value) -> Vec<OrderRecord> {
+    let mut orders = store
+        .list_orders(&OrderFilter {
+            bot_id: Some(bot["id"].as_str().unwrap().to_string()),
+            limit: 100,
+            ..OrderFilter::default()
+        })
+        .await
+        .unwrap()
+        .orders;
+    orders.reverse();
+    orders
+}
+
+async fn events(app: &TestApp, event_type: &str) -> Vec<Value> {
+    app.state
+        .store
+        .list_events(&EventFilter {
+            types: vec![event_type.to_string()],
+            limit: 1000,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.data)
+        .collect()
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn position_qty(state: &Value, symbol: &str) -> Option<f64> {
+    state["positions"]
+        .as_array()?
+        .iter()
+        .find(|p| p["symbol"] == symbol)
+        .map(|p| num(&p["qty"]))
+}
+
+fn account_id(bot: &Value) -> String {
+    bot["broker_account_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_long_entry_fills_at_the_market_and_an_exit_closes_it() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, json!({})).await;
+    tick(&app, 50_000.0).await;
+
+    let id = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "buy"})).await;
+    assert_eq!(settled(&app, &id).await, ("executed".to_string(), None));
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    let entry = &placed[0];
+    assert_eq!(entry.status, "filled");
+    assert_eq!(entry.side, "buy");
+    assert_eq!(entry.symbol, "BTC/USD");
+    // 2 % of 50 000 equity at 50 000 = 0.02 BTC.
+    assert_eq!(entry.qty, "0.02");
+    assert_eq!(entry.filled_avg_price.as_deref(), Some("50000"));
+    assert_eq!(entry.signal_id.as_deref(), Some(id.as_str()));
+
+    let submitted = eventually(5, "order.submitted", || async {
+        let e = events(&app, "order.submitted").await;
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    assert_eq!(submitted[0]["client_order_id"], entry.client_order_id);
+    assert_eq!(submitted[0]["bot_name"], "trend");
+    assert_eq!(submitted[0]["broker"], "paper");
+    let filled = events(&app, "order.filled").await;
+    assert_eq!(filled.len(), 1);
+    assert_eq!(filled[0]["order_id"], entry.id);
+    assert_eq!(filled[0]["filled_qty"], "0.02");
+    assert_eq!(filled[0]["filled_avg_price"], "50000");
+    assert_eq!(filled[0]["status"], "filled");
+
+    let state = app
+        .state
+        .store
+        .load_paper_state(&account_id(&bot))
+        .await
+        .unwrap()
+        .expect("the paper state is saved");
+    assert_eq!(position_qty(&state, "BTC/USD"), Some(0.02));
+
+    // A long exit (sell, bullish) closes the whole position at the new price.
+    tick(&app, 51_000.0).await;
+    let exit = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "sell", "sentiment": "bullish"}),
+    )
+    .await;
+    assert_eq!(settled(&app, &exit).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed[1].side, "sell");
+    assert_eq!(placed[1].qty, "0.02");
+    assert_eq!(placed[1].status, "filled");
+    assert_eq!(placed[1].filled_avg_price.as_deref(), Some("51000"));
+    let state = app
+        .state
+        .store
+        .load_paper_state(&account_id(&bot))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(position_qty(&state, "BTC/USD"), None);
+    // 50 000 + 0.02 × 1 000 profit.
+    assert_eq!(num(&state["cash"]), 50_020.0);
+
+    // Nothing left to exit.
+    let again = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "exit"})).await;
+    let (status, reason) = settled(&app, &again).await;
+    assert_eq!(status, "rejected");
+    assert!(reason.unwrap().contains("no position to exit"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_same_direction_entry_and_a_missing_price_are_rejected_with_a_reason() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, json!({})).await;
+
+    // No price yet: nothing to size by.
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 1}),
+    )
+    .await;
+    let (status, reason) = settled(&app, &id).await;
+    assert_eq!(status, "rejected");
+    assert!(
+        reason.as_deref().unwrap().contains("no market price"),
+        "{reason:?}"
+    );
+    assert!(orders(&app.state.store, &bot).await.is_empty());
+
+    tick(&app, 40_000.0).await;
+    let first = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 2}),
+    )
+    .await;
+    assert_eq!(settled(&app, &first).await.0, "executed");
+    let second = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 3}),
+    )
+    .await;
+    let (status, reason) = settled(&app, &second).await;
+    assert_eq!(status, "rejected");
+    assert!(
+        reason.as_deref().unwrap().contains("already open"),
+        "{reason:?}"
+    );
+    assert_eq!(orders(&app.state.store, &bot).await.len(), 1);
+    let rejected = eventually(5, "signal.rejected events", || async {
+        let e = events(&app, "signal.rejected").await;
+        (e.len() == 2).then_some(e)
+    })
+    .await;
+    assert_eq!(rejected[1]["signal_id"], second);
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already open")
+    );
+
+    // An add in the same direction is allowed.
+    let add = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "add", "time": 4}),
+    )
+    .await;
+    assert_eq!(settled(&app, &add).await.0, "executed");
+    assert_eq!(orders(&app.state.store, &bot).await.len(), 2);
+
+    // A short entry reverses: close the long, then sell short.
+    let short = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "sell", "time": 5}),
+    )
+    .await;
+    assert_eq!(settled(&app, &short).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 4, "{placed:?}");
+    assert_eq!(placed[2].leg, "exit");
+    assert_eq!(placed[2].side, "sell");
+    assert_eq!(placed[3].side, "sell");
+    let state = app
+        .state
+        .store
+        .load_paper_state(&account_id(&bot))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(position_qty(&state, "BTC/USD").unwrap() < 0.0, "{state}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sl_and_tp_are_attached_and_cancel_each_other() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(
+        &app,
+        json!({"attach_sl_tp": true, "sl_pct": 0.01, "tp_pct": 0.02, "sizing_mode": "fixed_qty", "fixed_qty": 0.1}),
+    )
+    .await;
+    tick(&app, 50_000.0).await;
+    let id = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "buy"})).await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    let (entry, sl, tp) = (&placed[0], &placed[1], &placed[2]);
+    assert_eq!(entry.qty, "0.1");
+    assert_eq!(sl.leg, "sl");
+    assert_eq!(sl.order_type, "stop");
+    assert_eq!(sl.stop_price.as_deref(), Some("49500"));
+    assert_eq!(sl.side, "sell");
+    assert_eq!(sl.status, "new");
+    assert_eq!(sl.client_order_id, format!("{}-sl", entry.client_order_id));
+    assert_eq!(tp.leg, "tp");
+    assert_eq!(tp.order_type, "limit");
+    assert_eq!(tp.limit_price.as_deref(), Some("51000"));
+    assert_eq!(tp.parent_order_id.as_deref(), Some(entry.id.as_str()));
+
+    // A tick between them changes nothing; one through the TP fills it and
+    // cancels the SL.
+    tick(&app, 50_500.0).await;
+    tick(&app, 51_200.0).await;
+    let done = eventually(10, "the TP fills and the SL is canceled", || async {
+        let o = orders(&app.state.store, &bot).await;
+        (o[1].status == "canceled" && o[2].status == "filled").then_some(o)
+    })
+    .await;
+    assert_eq!(done[2].filled_avg_price.as_deref(), Some("51200"));
+    let filled = events(&app, "order.filled").await;
+    assert_eq!(filled.len(), 2);
+    assert_eq!(filled[1]["leg"], "tp");
+    let canceled = events(&app, "order.canceled").await;
+    assert_eq!(canceled.len(), 1);
+    assert_eq!(canceled[0]["leg"], "sl");
+    let state = eventually(5, "the flat state is saved", || async {
+        let s = app
+            .state
+            .store
+            .load_paper_state(&account_id(&bot))
+            .await
+            .unwrap()
+            .unwrap();
+        position_qty(&s, "BTC/USD").is_none().then_some(s)
+    })
+    .await;
+    assert!(state["open_orders"].as_array().unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_paper_position_survives_a_restart() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, json!({"sizing_mode": "signal_contracts"})).await;
+    tick(&app, 30_000.0).await;
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "quantity": 0.25}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    app.stop().await;
+
+    let app = TestApp::start(&db).await;
+    let state = app
+        .state
+        .store
+        .load_paper_state(&account_id(&bot))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(position_qty(&state, "BTC/USD"), Some(0.25));
+    // The restored broker knows the position: an exit closes it.
+    tick(&app, 31_000.0).await;
+    let exit = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "exit"})).await;
+    assert_eq!(settled(&app, &exit).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed[1].qty, "0.25");
+    let state = app
+        .state
+        .store
+        .load_paper_state(&account_id(&bot))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(position_qty(&state, "BTC/USD"), None);
+    assert_eq!(num(&state["cash"]), 50_250.0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_left_by_a_crashed_worker_runs_once_after_its_lease() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.5})).await;
+    app.stop().await;
+
+    // A signal queued and leased by a worker that then died.
+    let store = Store::connect(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let body = json!({"ticker": "BTCUSD", "action": "buy"});
+    let outcome = store
+        .accept_signal(
+            &NewSignal {
+                bot_id: bot["id"].as_str().unwrap().to_string(),
+                format: "traderspost".into(),
+                symbol: "BTCUSD".into(),
+                action: "buy".into(),
+                dedupe_key: "crash-test".into(),
+                dedupe_expires_at: i64::MAX,
+                body: body.to_string(),
+                parsed: json!({"format": "traderspost", "symbol": "BTCUSD", "raw": body}),
+                status: SignalStatus::Accepted,
+                reason: None,
+                received_at: tradehook_core::time::now_ms(),
+            },
+            |s| tradehook_delivery::Outbox::event("signal.received", json!({"signal_id": s.id})),
+        )
+        .await
+        .unwrap();
+    let tradehook_store::SignalOutcome::Accepted { signal, .. } = outcome else {
+        panic!("accepted");
+    };
+    let leased = store
+        .lease_jobs("crashed", tradehook_core::time::now_ms(), 1500, 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+
+    let app = TestApp::start(&db).await;
+    tick(&app, 20_000.0).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        app.state.store.get_signal(&signal.id).await.unwrap().status,
+        "accepted",
+        "the lease is still held"
+    );
+    assert_eq!(settled(&app, &signal.id).await.0, "executed");
+    // The crashed worker's late completion is refused.
+    assert!(
+        !store
+            .complete_job(&leased[0].id, leased[0].lease_token)
+            .await
+            .unwrap()
+    );
+    let jobs = app.state.store.jobs_for_signal(&signal.id).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].status, "done");
+    assert_eq!(jobs[0].attempts, 2);
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(placed[0].qty, "0.5");
+    assert_eq!(placed[0].status, "filled");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(orders(&app.state.store, &bot).await.len(), 1);
+    assert_eq!(events(&app, "order.filled").await.len(), 1);
+    app.stop().await;
+    store.close().await;
+}
