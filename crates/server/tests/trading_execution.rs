@@ -458,3 +458,42 @@ async fn a_job_left_by_a_crashed_worker_runs_once_after_its_lease() {
     app.stop().await;
     store.close().await;
 }
+
+#[tokio::test]
+async fn resting_limit_entries_fill_on_ticks_and_cancel_on_a_cancel_signal() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.1})).await;
+    tick(&app, 50_000.0).await;
+    let limit = |price: u32, time: u32| json!({"ticker": "BTCUSD", "action": "buy", "orderType": "limit", "limitPrice": price, "time": time});
+    let first = signal(&app, &bot, limit(49_000, 1)).await;
+    assert_eq!(settled(&app, &first).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed[0].status, "new");
+    assert_eq!(placed[0].order_type, "limit");
+
+    let cancel = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "cancel", "time": 2}),
+    )
+    .await;
+    assert_eq!(settled(&app, &cancel).await.0, "executed");
+    assert_eq!(orders(&app.state.store, &bot).await[0].status, "canceled");
+    assert_eq!(events(&app, "order.canceled").await.len(), 1);
+
+    let second = signal(&app, &bot, limit(49_500, 3)).await;
+    assert_eq!(settled(&app, &second).await.0, "executed");
+    tick(&app, 49_800.0).await;
+    tick(&app, 49_400.0).await;
+    let filled = eventually(10, "the resting limit fills", || async {
+        let o = orders(&app.state.store, &bot).await;
+        (o[1].status == "filled").then_some(o)
+    })
+    .await;
+    assert_eq!(filled[1].filled_avg_price.as_deref(), Some("49400"));
+    let fills = events(&app, "order.filled").await;
+    assert_eq!(fills.len(), 1);
+    assert_eq!(fills[0]["order_id"], filled[1].id);
+    app.stop().await;
+}

@@ -51,6 +51,10 @@ struct Paper {
     /// Serialises snapshot + save so an older snapshot never overwrites a
     /// newer one.
     save: Arc<tokio::sync::Mutex<()>>,
+    /// Held from a broker change until its order rows are written, so the
+    /// job loop and the tick task never write an order's rows out of order
+    /// (a fill recorded, then overwritten by the older `new`).
+    book: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How a job ended.
@@ -250,6 +254,7 @@ impl Executor {
         let fresh = Paper {
             broker: Arc::new(broker),
             save: Arc::new(tokio::sync::Mutex::new(())),
+            book: Arc::new(tokio::sync::Mutex::new(())),
         };
         let mut papers = self.papers.lock().expect("lock");
         Ok(papers.entry(account.id.clone()).or_insert(fresh).clone())
@@ -491,6 +496,16 @@ impl Executor {
                         }
                     },
                 };
+                if let Some(ps) = pos_side
+                    && is_add
+                    && ps != side
+                {
+                    return Ok(Outcome::Rejected(format!(
+                        "cannot add {} to a {} position in {symbol}",
+                        side_name(side),
+                        side_name(ps)
+                    )));
+                }
                 if pos_side == Some(side) && !is_add {
                     return Ok(Outcome::Rejected(format!(
                         "a {} position in {symbol} is already open; send an add to increase it",
@@ -674,6 +689,7 @@ impl Executor {
         protective_only: bool,
     ) -> Step<()> {
         let broker = &ctx.paper.broker;
+        let _book = ctx.paper.book.lock().await;
         let open = broker
             .list_open_orders()
             .await
@@ -800,6 +816,7 @@ impl Executor {
                 row
             }
         };
+        let _book = ctx.paper.book.lock().await;
         match broker.submit_order(&req).await {
             Ok(order) => {
                 let mut tx = store.begin().await?;
@@ -894,6 +911,7 @@ impl Executor {
             if !paper.broker.price_keys().iter().any(|k| k == symbol) {
                 continue;
             }
+            let book = paper.book.lock().await;
             let update = paper.broker.on_price(symbol, price, ts);
             if update.is_empty() {
                 continue;
@@ -908,6 +926,7 @@ impl Executor {
                     tracing::warn!(error = %e, "cannot record a paper fill");
                 }
             }
+            drop(book);
             if let Err(Retry(e)) = self.save(&account_id, &paper).await {
                 tracing::warn!(error = %e, "cannot save a paper account");
             }
