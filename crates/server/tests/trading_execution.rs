@@ -497,3 +497,89 @@ async fn resting_limit_entries_fill_on_ticks_and_cancel_on_a_cancel_signal() {
     assert_eq!(fills[0]["order_id"], filled[1].id);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn alpaca_accounts_place_orders_at_alpaca_with_the_sealed_keys() {
+    use tradehook_brokers::Decimal;
+    use tradehook_testkit::alpaca::FakeAlpaca;
+
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("BTC/USD", Decimal::from(50_000));
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let account = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({
+            "name": "alpaca",
+            "kind": "alpaca",
+            "base_url": fake.base_url(),
+            "credentials": {"key_id": fake.key_id(), "secret_key": fake.secret_key()},
+        }),
+    )
+    .await;
+    let status = account.status();
+    let account: Value = account.json().await.unwrap();
+    assert_eq!(status, 201, "{account}");
+    let bot = post_json(
+        &app,
+        "/api/v1/bots",
+        &json!({
+            "name": "remote",
+            "broker_account_id": account["id"],
+            "allowed_symbols": ["BTCUSD"],
+            "settings": {"sizing_mode": "fixed_qty", "fixed_qty": 0.1},
+        }),
+    )
+    .await;
+    let bot: Value = bot.json().await.unwrap();
+
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 1}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await, ("executed".to_string(), None));
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].status, "filled", "{placed:?}");
+    assert_eq!(placed[0].qty, "0.1");
+    assert_eq!(placed[0].filled_avg_price.as_deref(), Some("50000"));
+    let filled = events(&app, "order.filled").await;
+    assert_eq!(filled.len(), 1);
+    assert_eq!(filled[0]["broker"], "alpaca");
+
+    // The position is Alpaca's: an exit closes it there.
+    let exit = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "exit", "time": 2}),
+    )
+    .await;
+    assert_eq!(settled(&app, &exit).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed[1].side, "sell");
+    assert_eq!(placed[1].status, "filled");
+
+    // Alpaca's refusal rejects the signal with its reason.
+    fake.set_reject_new_orders(true);
+    let refused = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 3}),
+    )
+    .await;
+    let (status, reason) = settled(&app, &refused).await;
+    assert_eq!(status, "rejected");
+    assert!(reason.is_some());
+    let rejected = eventually(5, "order.rejected", || async {
+        let e = events(&app, "order.rejected").await;
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    assert_eq!(rejected[0]["broker"], "alpaca");
+    assert_eq!(orders(&app.state.store, &bot).await[2].status, "rejected");
+    app.stop().await;
+}

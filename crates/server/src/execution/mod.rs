@@ -8,11 +8,15 @@
 //! - **Brokers.** `paper` accounts get one in-memory [`PaperBroker`] each,
 //!   restored from the stored paper state on first use and saved after
 //!   every change; prices come from the market cache. `alpaca` accounts
-//!   are not wired yet: their signals are rejected.
+//!   get an `AlpacaBroker` built per job from the sealed `{key_id,
+//!   secret_key}`; their market orders are read back for up to 5 s until
+//!   filled (Alpaca answers a POST with `accepted`). Resting Alpaca orders
+//!   are not followed afterwards (no `trade_updates` stream yet).
 //! - **Exactly once.** Client order ids are derived from the signal (bot,
 //!   received time and the signal id's random tail), so a job run again
 //!   after a crash finds the order row it wrote (`get_order_by_client_id`)
-//!   and the paper broker answers the same order for the same id.
+//!   and the broker is asked for that client order id before anything is
+//!   sent again (the paper broker also answers the same order for it).
 //! - **Rejections.** Refusals found before any order is placed (an entry
 //!   in the direction of an open position, nothing to exit, no market
 //!   price to size by, a size that rounds to zero, a paused bot) set the

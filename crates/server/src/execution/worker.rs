@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tradehook_brokers::alpaca::{AlpacaBroker, AlpacaConfig, Environment};
 use tradehook_brokers::{
     BrokerAdapter, BrokerError, Decimal, Order, OrderRequest, OrderStatus, OrderType, PaperBroker,
     PaperConfig, PaperState, Position, PriceSource, Side, TimeInForce, oco_leg, parse_symbol,
@@ -85,8 +86,24 @@ struct Ctx {
     bot: BotRecord,
     signal: SignalRecord,
     account_id: String,
-    paper: Paper,
+    /// `paper` or `alpaca`, for events.
+    kind: &'static str,
+    broker: Arc<dyn BrokerAdapter>,
+    /// Set for paper accounts.
+    paper: Option<Paper>,
 }
+
+impl Ctx {
+    async fn book(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.paper {
+            Some(p) => Some(p.book.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// How long a market order at a remote broker is polled for its fill.
+const FILL_WAIT: Duration = Duration::from_secs(5);
 
 /// The execution engine, shared by the job loop and the tick task.
 pub struct Executor {
@@ -260,6 +277,35 @@ impl Executor {
         Ok(papers.entry(account.id.clone()).or_insert(fresh).clone())
     }
 
+    /// An Alpaca adapter from the account's sealed credentials.
+    fn alpaca(&self, account: &BrokerAccountRecord) -> Result<Arc<dyn BrokerAdapter>, String> {
+        let sealed = account
+            .credentials
+            .as_deref()
+            .ok_or("the Alpaca account has no credentials")?;
+        let opened = self
+            .state
+            .sealer
+            .open(sealed)
+            .map_err(|e| format!("cannot open the Alpaca credentials: {e}"))?;
+        let creds: Value = serde_json::from_str(&opened)
+            .map_err(|_| "the Alpaca credentials are not JSON".to_string())?;
+        let field = |k: &str| creds[k].as_str().unwrap_or_default().to_string();
+        let config = AlpacaConfig {
+            base_url: account.base_url.clone(),
+            key_id: field("key_id"),
+            secret_key: field("secret_key"),
+            environment: if account.environment == "live" {
+                Environment::Live
+            } else {
+                Environment::Paper
+            },
+        };
+        AlpacaBroker::new(config)
+            .map(|b| Arc::new(b) as Arc<dyn BrokerAdapter>)
+            .map_err(|e| format!("cannot reach Alpaca: {e}"))
+    }
+
     async fn save(&self, account_id: &str, paper: &Paper) -> Step<()> {
         let _guard = paper.save.lock().await;
         let snapshot = serde_json::to_value(paper.broker.snapshot())
@@ -382,19 +428,36 @@ impl Executor {
             return reject(signal, format!("the bot is paused{why}"));
         }
         let account = store.get_broker_account(&bot.broker_account_id).await?;
-        if account.kind != "paper" {
-            return reject(signal, "Alpaca execution is not wired yet".into());
-        }
-        let paper = self.paper(&account).await?;
-        let ctx = Ctx {
-            bot,
-            account_id: account.id.clone(),
-            paper,
-            signal,
+        let ctx = match account.kind.as_str() {
+            "paper" => {
+                let paper = self.paper(&account).await?;
+                Ctx {
+                    bot,
+                    account_id: account.id.clone(),
+                    kind: "paper",
+                    broker: paper.broker.clone(),
+                    paper: Some(paper),
+                    signal,
+                }
+            }
+            "alpaca" => match self.alpaca(&account) {
+                Ok(broker) => Ctx {
+                    bot,
+                    account_id: account.id.clone(),
+                    kind: "alpaca",
+                    broker,
+                    paper: None,
+                    signal,
+                },
+                Err(reason) => return reject(signal, reason),
+            },
+            other => return reject(signal, format!("unknown broker kind `{other}`")),
         };
         let outcome = self.trade(&ctx).await;
         // Save whatever the broker did, also when the job will be retried.
-        self.save(&ctx.account_id, &ctx.paper).await?;
+        if let Some(paper) = &ctx.paper {
+            self.save(&ctx.account_id, paper).await?;
+        }
         let outcome = outcome?;
         Ok((Some(ctx.signal), outcome))
     }
@@ -410,7 +473,7 @@ impl Executor {
         };
         let settings = BotSettings::parse(&ctx.bot.settings).unwrap_or_default();
         let base = base_client_order_id(&ctx.bot.id, ctx.signal.received_at, &ctx.signal.id);
-        let broker = &ctx.paper.broker;
+        let broker = &ctx.broker;
         let symbol = parse_symbol(&intent.symbol).canonical();
         let positions = broker.positions().await.map_err(|e| Retry(e.to_string()))?;
         let position: Option<Position> = positions
@@ -688,8 +751,8 @@ impl Executor {
         symbol: &str,
         protective_only: bool,
     ) -> Step<()> {
-        let broker = &ctx.paper.broker;
-        let _book = ctx.paper.book.lock().await;
+        let broker = &ctx.broker;
+        let _book = ctx.book().await;
         let open = broker
             .list_open_orders()
             .await
@@ -710,14 +773,20 @@ impl Executor {
                 c.status = OrderStatus::Canceled;
                 c
             });
-            self.record_update(&canceled, None).await?;
+            self.record_update(&canceled, Some(&ctx.bot), ctx.kind)
+                .await?;
         }
         Ok(())
     }
 
     /// Stores a broker-side change of an order that has a row, with its
     /// event. Orders without a row are left alone.
-    async fn record_update(&self, order: &Order, bot: Option<&BotRecord>) -> Step<()> {
+    async fn record_update(
+        &self,
+        order: &Order,
+        bot: Option<&BotRecord>,
+        broker: &str,
+    ) -> Step<()> {
         let store = &self.state.store;
         let row = match store.get_order_by_client_id(&order.client_order_id).await {
             Ok(r) => r,
@@ -735,7 +804,7 @@ impl Executor {
         let updated = tx.update_order(&row.id, &update_from(order)).await?;
         let seq = match event_for(order.status) {
             Some(t) => Some(
-                tx.publish_event(&Outbox::event(t, order_data(&bot, "paper", &updated)))
+                tx.publish_event(&Outbox::event(t, order_data(&bot, broker, &updated)))
                     .await?
                     .0,
             ),
@@ -759,7 +828,7 @@ impl Executor {
         parent: Option<&str>,
     ) -> Step<Placed> {
         let store = &self.state.store;
-        let broker = &ctx.paper.broker;
+        let broker = &ctx.broker;
         let row = match store.get_order_by_client_id(&req.client_order_id).await {
             Ok(r) => Some(r),
             Err(StoreError::NotFound) => None,
@@ -808,7 +877,7 @@ impl Executor {
                 let (seq, _) = tx
                     .publish_event(&Outbox::event(
                         "order.submitted",
-                        order_data(&ctx.bot, "paper", &row),
+                        order_data(&ctx.bot, ctx.kind, &row),
                     ))
                     .await?;
                 tx.commit().await?;
@@ -816,8 +885,24 @@ impl Executor {
                 row
             }
         };
-        let _book = ctx.paper.book.lock().await;
-        match broker.submit_order(&req).await {
+        let _book = ctx.book().await;
+        // A run after a crash finds the order the broker already has.
+        let known = match broker.get_order_by_client_id(&req.client_order_id).await {
+            Ok(o) => o,
+            Err(e) if e.is_retryable() => return Err(Retry(e.to_string())),
+            Err(_) => None,
+        };
+        let sent = match known {
+            Some(o) => Ok(o),
+            None => broker.submit_order(&req).await,
+        };
+        let sent = match sent {
+            Ok(o) if ctx.paper.is_none() && req.order_type == OrderType::Market => {
+                Ok(self.await_fill(ctx, o).await)
+            }
+            other => other,
+        };
+        match sent {
             Ok(order) => {
                 let mut tx = store.begin().await?;
                 let updated = tx.update_order(&row.id, &update_from(&order)).await?;
@@ -825,7 +910,7 @@ impl Executor {
                     Some(t) => Some(
                         tx.publish_event(&Outbox::event(
                             t,
-                            order_data(&ctx.bot, "paper", &updated),
+                            order_data(&ctx.bot, ctx.kind, &updated),
                         ))
                         .await?
                         .0,
@@ -863,7 +948,7 @@ impl Executor {
                 let (seq, _) = tx
                     .publish_event(&Outbox::event(
                         "order.rejected",
-                        order_data(&ctx.bot, "paper", &updated),
+                        order_data(&ctx.bot, ctx.kind, &updated),
                     ))
                     .await?;
                 tx.commit().await?;
@@ -874,6 +959,22 @@ impl Executor {
                 })
             }
         }
+    }
+
+    /// Polls a remote market order until it is final, for up to
+    /// [`FILL_WAIT`]; gives the latest state seen.
+    async fn await_fill(&self, ctx: &Ctx, mut order: Order) -> Order {
+        let deadline = tokio::time::Instant::now() + FILL_WAIT;
+        while !order.status.is_final() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match ctx.broker.get_order(&order.id).await {
+                Ok(o) => order = o,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read an order back");
+                }
+            }
+        }
+        order
     }
 
     async fn tick_loop(
@@ -922,7 +1023,7 @@ impl Executor {
                 .chain(&update.canceled)
                 .chain(&update.rejected)
             {
-                if let Err(Retry(e)) = self.record_update(order, None).await {
+                if let Err(Retry(e)) = self.record_update(order, None, "paper").await {
                     tracing::warn!(error = %e, "cannot record a paper fill");
                 }
             }
