@@ -583,3 +583,34 @@ async fn alpaca_accounts_place_orders_at_alpaca_with_the_sealed_keys() {
     assert_eq!(orders(&app.state.store, &bot).await[2].status, "rejected");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_resting_entry_gets_its_sl_and_tp_when_a_tick_fills_it() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(
+        &app,
+        json!({"attach_sl_tp": true, "sl_pct": 0.01, "tp_pct": 0.02, "sizing_mode": "fixed_qty", "fixed_qty": 0.1}),
+    )
+    .await;
+    tick(&app, 50_000.0).await;
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "orderType": "limit", "limitPrice": 40000}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    assert_eq!(orders(&app.state.store, &bot).await.len(), 1);
+    tick(&app, 40_000.0).await;
+    let placed = eventually(10, "SL and TP after the fill", || async {
+        let o = orders(&app.state.store, &bot).await;
+        (o.len() == 3).then_some(o)
+    })
+    .await;
+    assert_eq!(placed[0].status, "filled");
+    assert_eq!(placed[1].stop_price.as_deref(), Some("39600"));
+    assert_eq!(placed[2].limit_price.as_deref(), Some("40800"));
+    assert_eq!(placed[1].status, "new");
+    app.stop().await;
+}

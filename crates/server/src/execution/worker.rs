@@ -1000,6 +1000,44 @@ impl Executor {
         }
     }
 
+    /// A resting entry filled on a tick: its SL/TP, when the bot wants
+    /// them.
+    async fn protect_filled_entry(
+        &self,
+        account_id: &str,
+        paper: &Paper,
+        order: &Order,
+    ) -> Step<()> {
+        let store = &self.state.store;
+        let row = match store.get_order_by_client_id(&order.client_order_id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(signal_id) = row.signal_id.as_deref().filter(|_| row.leg == "entry") else {
+            return Ok(());
+        };
+        let bot = store.get_bot(&row.bot_id).await?;
+        let settings = BotSettings::parse(&bot.settings).unwrap_or_default();
+        if !settings.attach_sl_tp || bot.paused || bot.deleted_at.is_some() {
+            return Ok(());
+        }
+        let signal = store.get_signal(signal_id).await?;
+        if signal.format == "multi_leg" {
+            return Ok(());
+        }
+        let ctx = Ctx {
+            bot,
+            signal,
+            account_id: account_id.to_string(),
+            kind: "paper",
+            broker: paper.broker.clone(),
+            paper: Some(paper.clone()),
+        };
+        self.attach_sl_tp(&ctx, &settings, order, &order.client_order_id)
+            .await
+    }
+
     async fn on_tick(&self, symbol: &str, price: f64, ts: i64) {
         let papers: Vec<(String, Paper)> = self
             .papers
@@ -1028,6 +1066,15 @@ impl Executor {
                 }
             }
             drop(book);
+            for order in update
+                .filled
+                .iter()
+                .filter(|o| oco_leg(&o.client_order_id).is_none())
+            {
+                if let Err(Retry(e)) = self.protect_filled_entry(&account_id, &paper, order).await {
+                    tracing::warn!(error = %e, "cannot place SL/TP for a filled entry");
+                }
+            }
             if let Err(Retry(e)) = self.save(&account_id, &paper).await {
                 tracing::warn!(error = %e, "cannot save a paper account");
             }
