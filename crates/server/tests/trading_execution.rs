@@ -614,3 +614,61 @@ async fn a_resting_entry_gets_its_sl_and_tp_when_a_tick_fills_it() {
     assert_eq!(placed[1].status, "new");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_broker_outage_retries_the_job_and_places_one_order() {
+    use tradehook_brokers::Decimal;
+    use tradehook_testkit::alpaca::{FakeAlpaca, Forced};
+
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("BTC/USD", Decimal::from(50_000));
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let account: Value = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({
+            "name": "alpaca",
+            "kind": "alpaca",
+            "base_url": fake.base_url(),
+            "credentials": {"key_id": fake.key_id(), "secret_key": fake.secret_key()},
+        }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let bot: Value = post_json(
+        &app,
+        "/api/v1/bots",
+        &json!({
+            "name": "remote",
+            "broker_account_id": account["id"],
+            "allowed_symbols": ["BTCUSD"],
+            "settings": {"sizing_mode": "fixed_qty", "fixed_qty": 0.1},
+        }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    // More 503s than the adapter retries by itself: the job is retried.
+    for _ in 0..6 {
+        fake.force(Forced::status(503).on("GET", "/v2/positions"));
+    }
+    let id = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "buy"})).await;
+    let (status, reason) = eventually(20, "the signal is executed", || async {
+        let s = app.state.store.get_signal(&id).await.unwrap();
+        (s.status != "accepted").then_some((s.status, s.reason))
+    })
+    .await;
+    assert_eq!(status, "executed", "{reason:?}");
+    let jobs = app.state.store.jobs_for_signal(&id).await.unwrap();
+    assert_eq!(jobs[0].status, "done");
+    assert!(jobs[0].attempts >= 2, "{:?}", jobs[0]);
+    assert!(jobs[0].last_error.is_some(), "{:?}", jobs[0]);
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(placed[0].status, "filled");
+    app.stop().await;
+}
