@@ -4,7 +4,8 @@
 //! Refusals found before an order is placed (same-direction entry, nothing
 //! to exit, no market price to size by) reject the signal with a reason
 //! and publish `signal.rejected`; no order row is written. An order the
-//! broker refuses publishes `order.rejected`.
+//! broker refuses publishes `order.rejected` (and the signal is rejected
+//! with the broker's reason, with `signal.rejected` too).
 
 mod common;
 

@@ -26,6 +26,10 @@
 //! - **Retries.** Retryable broker errors and database errors put the job
 //!   back after 1 s, 2 s, 4 s, 8 s; after 5 attempts the job fails and
 //!   the signal is `failed`.
+//! - **Not yet.** `use_limit_orders`, `limit_offset_ticks`, the
+//!   TradersPost `quantityType` (a signal's quantity is read as contracts
+//!   under `signal_contracts`), trailing stops (placed as plain stops) and
+//!   the global SL/TP circuit breaker are not applied here.
 //! - **Ticks.** A second task feeds every tick to the loaded paper brokers
 //!   so resting limit, stop, SL and TP orders fill; fills and OCO cancels
 //!   update the order rows and publish `order.filled` / `order.canceled`.
