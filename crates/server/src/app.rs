@@ -90,6 +90,13 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(api::bots::rotate_token))
         .routes(routes!(api::bots::alert_template))
+        .routes(routes!(api::trading_views::list_signals))
+        .routes(routes!(api::trading_views::get_signal))
+        .routes(routes!(api::trading_views::list_orders))
+        .routes(routes!(api::trading_views::get_order))
+        .routes(routes!(api::trading_views::positions))
+        .routes(routes!(api::trading_views::account_status))
+        .routes(routes!(api::trading_views::bot_logs))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

@@ -11,3 +11,4 @@ pub mod market;
 pub mod price_alerts;
 pub mod rules;
 pub mod system;
+pub mod trading_views;
