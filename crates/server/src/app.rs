@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             api::bots::delete
         ))
         .routes(routes!(api::bots::rotate_token))
+        .routes(routes!(api::bot_actions::cleanup))
         .routes(routes!(api::bots::alert_template))
         .routes(routes!(api::trading_views::list_signals))
         .routes(routes!(api::trading_views::get_signal))
@@ -267,6 +268,7 @@ impl App {
         } = self;
         spawn_workers(&workers, &state, &shutdown);
         crate::execution::spawn(&state, &workers, &shutdown);
+        crate::risk::spawn(&state, &workers, &shutdown);
         if let Some(feed) = evaluator_feed {
             let days = state.config.rules.alert_retention_days;
             crate::evaluator::spawn(

@@ -19,6 +19,7 @@ pub mod indicators_cli;
 pub mod market;
 pub mod openapi;
 pub mod ratelimit;
+pub mod risk;
 pub mod rules_cli;
 pub mod secrets;
 pub mod state;

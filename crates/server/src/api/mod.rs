@@ -1,6 +1,7 @@
 //! HTTP routes. Each module documents its routes for OpenAPI.
 
 pub mod alerts;
+pub mod bot_actions;
 pub mod bots;
 pub mod broker_accounts;
 pub mod deliveries;

@@ -37,3 +37,4 @@
 mod worker;
 
 pub use worker::{Executor, spawn};
+pub(crate) use worker::{account_broker, save_paper};

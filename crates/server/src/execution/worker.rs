@@ -119,6 +119,7 @@ pub fn spawn(state: &AppState, workers: &TaskTracker, shutdown: &CancellationTok
         owner: format!("exec-{}-{:04x}", std::process::id(), rand::random::<u16>()),
         papers: Mutex::new(HashMap::new()),
     });
+    RUNNING.lock().expect("lock").push(Arc::downgrade(&exec));
     // Subscribe before anything runs so no tick is missed.
     let ticks = state.market.subscribe();
     let stop = shutdown.clone();
@@ -126,6 +127,45 @@ pub fn spawn(state: &AppState, workers: &TaskTracker, shutdown: &CancellationTok
     workers.spawn(async move { e.job_loop(stop).await });
     let stop = shutdown.clone();
     workers.spawn(async move { exec.tick_loop(ticks, stop).await });
+}
+
+/// The running executors, so the risk service reaches the same in-memory
+/// paper brokers (one app per process in production, several in tests).
+static RUNNING: Mutex<Vec<std::sync::Weak<Executor>>> = Mutex::new(Vec::new());
+
+fn running(state: &AppState) -> Option<Arc<Executor>> {
+    let mut all = RUNNING.lock().expect("lock");
+    all.retain(|w| w.strong_count() > 0);
+    all.iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .find(|e| Arc::ptr_eq(&e.state.config, &state.config))
+}
+
+/// The broker the worker trades `account` through (for paper accounts the
+/// worker's own in-memory broker), for the risk service.
+pub(crate) async fn account_broker(
+    state: &AppState,
+    account: &BrokerAccountRecord,
+) -> Result<Arc<dyn BrokerAdapter>, String> {
+    let exec = running(state).ok_or("the execution worker is not running")?;
+    match account.kind.as_str() {
+        "paper" => Ok(exec.paper(account).await.map_err(|Retry(e)| e)?.broker),
+        "alpaca" => exec.alpaca(account),
+        other => Err(format!("unknown broker kind `{other}`")),
+    }
+}
+
+/// Saves a paper account after a change made outside the worker.
+pub(crate) async fn save_paper(state: &AppState, account: &BrokerAccountRecord) {
+    let Some(exec) = running(state) else { return };
+    if account.kind != "paper" {
+        return;
+    }
+    if let Ok(paper) = exec.paper(account).await
+        && let Err(Retry(e)) = exec.save(&account.id, &paper).await
+    {
+        tracing::warn!(account = %account.id, error = %e, "cannot save a paper account");
+    }
 }
 
 fn dec(d: Decimal) -> String {
