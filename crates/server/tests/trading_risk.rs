@@ -319,3 +319,37 @@ async fn editing_settings_resets_the_base_and_snapshots_are_stored() {
     risk::thin_pass(&app.state).await;
     app.stop().await;
 }
+
+/// The per-bot lock: always granted on SQLite; on PostgreSQL (when the
+/// tests have one) a second session is refused until the first releases.
+#[tokio::test]
+async fn the_risk_lock_has_one_owner() {
+    use tradehook_store::locks::lock_key;
+    let key = lock_key("risk:bot_lock_test");
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
+    let a = store.try_advisory_lock(key).await.unwrap();
+    assert!(a.is_some());
+    let Some(db) = TestDb::postgres("trading_risk::the_risk_lock_has_one_owner").await else {
+        return;
+    };
+    let store = db.store.clone();
+    let key = lock_key(&format!("risk:{}", uuid_like()));
+    let first = store.try_advisory_lock(key).await.unwrap().expect("free");
+    assert!(store.try_advisory_lock(key).await.unwrap().is_none());
+    first.release().await;
+    let again = store
+        .try_advisory_lock(key)
+        .await
+        .unwrap()
+        .expect("released");
+    drop(again);
+    eventually(5, "a dropped guard frees the lock", || async {
+        store.try_advisory_lock(key).await.unwrap().map(drop)
+    })
+    .await;
+}
+
+fn uuid_like() -> String {
+    format!("{}", tradehook_core::time::now_ms())
+}

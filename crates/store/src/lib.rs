@@ -17,6 +17,7 @@ mod endpoints;
 mod error;
 mod events;
 mod keys;
+pub mod locks;
 mod rules;
 mod sql;
 mod trading;

@@ -16,9 +16,9 @@
 //! - **Equity history**: the same pass stores an equity snapshot per bot;
 //!   hourly, snapshots older than a day are thinned to one per minute.
 //!
-//! Not yet: on PostgreSQL several replicas may run the same check (no
-//! advisory lock); `set_bot_paused` makes only one of them publish
-//! `bot.paused`.
+//! On PostgreSQL each bot's check runs under a session advisory lock
+//! (`pg_try_advisory_lock`), so only one replica checks a bot at a time;
+//! the take-profit memory is per process.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,7 @@ use tradehook_brokers::{
 use tradehook_core::ids::new_id;
 use tradehook_core::time::now_ms;
 use tradehook_delivery::Outbox;
+use tradehook_store::locks::lock_key;
 use tradehook_store::{
     BotFilter, BotPatch, BotRecord, EquitySnapshot, NewOrder, OrderUpdate, StoreError,
 };
@@ -344,9 +345,20 @@ impl Breaker {
             }
         };
         for bot in bots {
+            // One owner per bot across replicas (always granted on SQLite).
+            let key = lock_key(&format!("risk:{}", bot.id));
+            let lock = match state.store.try_advisory_lock(key).await {
+                Ok(Some(lock)) => lock,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(bot = %bot.id, error = %e, "risk: cannot take the bot's lock");
+                    continue;
+                }
+            };
             if let Err(e) = self.check(state, &bot).await {
                 tracing::debug!(bot = %bot.id, error = %e, "risk check skipped a bot");
             }
+            lock.release().await;
         }
     }
 
