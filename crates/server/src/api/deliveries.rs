@@ -178,12 +178,7 @@ pub async fn list_for_endpoint(
             limit: limit + 1,
         })
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|d| d.id.clone())
-    } else {
-        None
-    };
+    let next = crate::api::split_page(&mut rows, limit, |d| &d.id);
     Ok(ApiJson(DeliveryPage {
         data: rows.into_iter().map(view).collect(),
         next,

@@ -492,13 +492,10 @@ pub async fn list(
         .store
         .list_endpoints(p.after.as_deref(), limit + 1)
         .await?;
-    let next = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.clone())
-    });
+    let next = crate::api::split_page(&mut rows, limit, |r| &r.id);
     Ok(ApiJson(EndpointPage {
         data: rows.iter().map(|r| state.endpoint_view(r)).collect(),
-        next: next.flatten(),
+        next,
     }))
 }
 

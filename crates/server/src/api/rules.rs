@@ -490,13 +490,10 @@ pub async fn list(
             limit: limit + 1,
         })
         .await?;
-    let next = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.clone())
-    });
+    let next = crate::api::split_page(&mut rows, limit, |r| &r.id);
     Ok(ApiJson(RulePage {
         data: rows.iter().map(rule_view).collect(),
-        next: next.flatten(),
+        next,
     }))
 }
 
