@@ -12,10 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tradehook_brokers::alpaca::{AlpacaBroker, AlpacaConfig, Environment};
-use tradehook_brokers::{
-    BrokerAdapter, Decimal, PaperBroker, PaperConfig, PaperState, Position, PriceSource,
-};
+use tradehook_brokers::{BrokerAdapter, Decimal, Position};
 use tradehook_core::event::rfc3339_ms;
 use tradehook_store::{
     BrokerAccountRecord, BrokerCallFilter, BrokerCallRecord, OrderFilter, OrderRecord,
@@ -29,7 +26,6 @@ use crate::api::deliveries::parse_time;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Identity;
 use crate::http::json::ApiJson;
-use crate::market::Market;
 use crate::state::AppState;
 
 fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
@@ -292,74 +288,13 @@ pub async fn get_order(
 
 // -------------------------------------------------------------- positions
 
-/// Prices for a restored paper broker, from the market cache.
-struct MarketPrices(Market);
-
-impl PriceSource for MarketPrices {
-    fn price(&self, feed_symbol: &str) -> Option<(f64, i64)> {
-        self.0.price(feed_symbol).map(|p| (p.price, p.ts))
-    }
-}
-
-/// An Alpaca adapter from the account's sealed credentials (as the
-/// execution worker builds it).
-fn alpaca(
-    state: &AppState,
-    account: &BrokerAccountRecord,
-) -> Result<Arc<dyn BrokerAdapter>, String> {
-    let sealed = account
-        .credentials
-        .as_deref()
-        .ok_or("the Alpaca account has no credentials")?;
-    let opened = state
-        .sealer
-        .open(sealed)
-        .map_err(|e| format!("cannot open the Alpaca credentials: {e}"))?;
-    let creds: serde_json::Value = serde_json::from_str(&opened)
-        .map_err(|_| "the Alpaca credentials are not JSON".to_string())?;
-    let field = |k: &str| creds[k].as_str().unwrap_or_default().to_string();
-    let config = AlpacaConfig {
-        base_url: account.base_url.clone(),
-        key_id: field("key_id"),
-        secret_key: field("secret_key"),
-        environment: if account.environment == "live" {
-            Environment::Live
-        } else {
-            Environment::Paper
-        },
-    };
-    AlpacaBroker::new(config)
-        .map(|b| Arc::new(b) as Arc<dyn BrokerAdapter>)
-        .map_err(|e| format!("cannot reach Alpaca: {e}"))
-}
-
-/// The account's broker: a paper broker restored from its stored state,
-/// or an Alpaca adapter.
+/// The account's broker: for a paper account the execution worker's own
+/// in-memory broker (the live state), else an Alpaca adapter.
 async fn broker_for(
     state: &AppState,
     account: &BrokerAccountRecord,
 ) -> ApiResult<Result<Arc<dyn BrokerAdapter>, String>> {
-    match account.kind.as_str() {
-        "paper" => {
-            let stored = state.store.load_paper_state(&account.id).await?;
-            let mut config = PaperConfig::default();
-            if let Some(cash) = account
-                .starting_cash
-                .as_deref()
-                .and_then(|c| c.parse::<Decimal>().ok())
-            {
-                config.starting_cash = cash;
-            }
-            let prices: Arc<dyn PriceSource> = Arc::new(MarketPrices(state.market.clone()));
-            let broker = match stored.and_then(|v| serde_json::from_value::<PaperState>(v).ok()) {
-                Some(s) => PaperBroker::restore(config, prices, s),
-                None => PaperBroker::new(config, prices),
-            };
-            Ok(Ok(Arc::new(broker)))
-        }
-        "alpaca" => Ok(alpaca(state, account)),
-        other => Ok(Err(format!("unknown broker kind `{other}`"))),
-    }
+    Ok(crate::execution::account_broker(state, account).await)
 }
 
 /// A position at the broker.
