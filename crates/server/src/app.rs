@@ -217,6 +217,7 @@ impl App {
             shutdown: CancellationToken::new(),
             market,
             rules: crate::evaluator::RulesHandle::default(),
+            jobs_wake: Arc::new(tokio::sync::Notify::new()),
         };
         let listen = state.config.listen_addr();
         let listener = TcpListener::bind(listen)

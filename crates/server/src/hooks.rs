@@ -245,6 +245,7 @@ async fn intake(
             signal, event_seq, ..
         } => {
             state.outbox.committed(event_seq);
+            state.jobs_wake.notify_one();
             if parsed.format == Format::MultiLeg {
                 let results: Vec<LegResult> = parsed
                     .legs

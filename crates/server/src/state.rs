@@ -40,4 +40,7 @@ pub struct AppState {
     pub rules: crate::evaluator::RulesHandle,
     /// Cancelled when the service stops; long-lived responses end then.
     pub shutdown: CancellationToken,
+    /// Wakes the local execution worker when intake commits a job, so a
+    /// signal does not wait for the idle poll.
+    pub jobs_wake: Arc<tokio::sync::Notify>,
 }

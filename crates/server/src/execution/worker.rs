@@ -269,6 +269,7 @@ impl Executor {
             if idle {
                 tokio::select! {
                     () = stop.cancelled() => break,
+                    () = self.state.jobs_wake.notified() => {}
                     () = tokio::time::sleep(IDLE) => {}
                 }
             }
