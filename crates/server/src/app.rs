@@ -128,6 +128,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), public_limit))
         .merge(docs)
         .merge(hooks)
+        .merge(crate::dashboard::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such route".to_string()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not accept that method".to_string())

@@ -9,6 +9,7 @@ pub mod app;
 pub mod backfill;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod evaluator;

@@ -12,6 +12,7 @@
 
 mod alerts;
 mod candles;
+mod dashboard;
 mod deliveries;
 mod endpoints;
 mod error;
@@ -37,6 +38,7 @@ use sqlx::sqlite::{
 
 pub use alerts::{AlertFilter, AlertPage, AlertRecord, NewAlert};
 pub use candles::{CandleQuery, CandleRow};
+pub use dashboard::{ActivityCounts, DashboardSession, FailingEndpoint};
 pub use deliveries::{
     AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, DeliveryStatus, LeasedDelivery,
     NextState,

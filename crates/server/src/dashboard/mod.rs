@@ -1,0 +1,135 @@
+//! The web dashboard: server-rendered HTML (maud) under `/ui`, inside the
+//! binary, with one small CSS and one small JS file embedded in it. No
+//! build step, nothing loaded from elsewhere; it works offline. It is not
+//! part of the OpenAPI document.
+//!
+//! The dashboard must not grow a second API: every change goes through the
+//! real API in-process, so the dashboard gets exactly the API's rules,
+//! validation, events and rate limits.
+//!
+//! # Conventions for adding a page
+//!
+//! - **A page handler** takes a [`Session`] (the extractor redirects to
+//!   `/ui/sign-in` when there is none) and returns `Result<Markup,
+//!   PageError>`. It renders with [`layout::page`]`(&session, Nav::X,
+//!   "Title", body)`. Reads may go to the store (`session.state().store`)
+//!   or to the API (`session.api().get("/api/v1/…")`); a page never loads
+//!   unbounded rows: take a `limit` and follow the API's `next` cursor.
+//! - **A form** is `form method="post"` with [`layout::csrf`]`(&session)`
+//!   inside it. Its handler takes [`Posted`] instead of `Session`: the
+//!   extractor checks the CSRF token (constant time) and answers 403
+//!   without it, so a handler cannot forget. Name each input after the
+//!   API's JSON path for that value (`name`, `settings.sl_pct`,
+//!   `credentials.key_id`); then build the JSON body from the form (the
+//!   helpers on [`FormData`]: `text`, `number`, `checked`), and send it
+//!   with `posted.session.api().post(path, &body)` (or `patch`, `delete`).
+//! - **Errors**: a non-2xx [`ApiReply`] becomes [`FormErrors`]
+//!   (`reply.form_errors()`); re-render the same form with it. The form
+//!   helpers in [`layout`] (`text_field`, `number_field`, `check_field`,
+//!   `select_field`) show the error for their path next to the input,
+//!   and [`layout::form_errors`] shows the API's message above the form.
+//!   Status 422 for a re-rendered form, 303 to the page on success
+//!   (`layout::see_other("/ui/…?done=saved")`).
+//! - **Navigation**: add the page to [`layout::Nav`] and its route to
+//!   [`router`]. Every control has a `title` tooltip; every input has a
+//!   label and, where useful, visible help text.
+//!
+//! # Sessions
+//!
+//! Sign-in takes an API key (the configured admin key or one from
+//! `/api/v1/keys`), checked by calling `GET /api/v1/me` in-process, so the
+//! key rules and the guessing limit are the API's own. A session is a row
+//! (`dashboard_sessions`: SHA-256 of a random id, key id, the key sealed,
+//! a CSRF token, expiry) shared by every replica on one database; the
+//! cookie is `HttpOnly`, `SameSite=Strict` and `Secure`, except on plain
+//! HTTP to a loopback host (see [`auth`]). Each request re-checks the key,
+//! so revoking it ends its sessions; sign-out deletes the row.
+
+pub mod api;
+pub mod auth;
+pub mod layout;
+mod overview;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+
+pub use api::{Api, ApiReply, FormErrors};
+pub use auth::{FormData, Posted, Session};
+pub use layout::{Nav, PageError};
+
+use crate::state::AppState;
+
+const APP_CSS: &str = include_str!("assets/app.css");
+const APP_JS: &str = include_str!("assets/app.js");
+
+/// The dashboard's routes; merged into the app's router.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui") }))
+        .route("/ui", get(overview::page))
+        .route("/ui/overview.json", get(overview::live))
+        .route("/ui/stream", get(overview::stream))
+        .route("/ui/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/ui/sign-out", post(auth::sign_out))
+        .route("/ui/assets/{file}", get(asset))
+        .route("/ui/{section}", get(coming))
+        .layer(axum::Extension(api::ApiHandle::new(state.clone())))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::http::auth::limit_by_ip,
+        ))
+}
+
+/// A short content hash, so asset URLs change when their content does
+/// and can be cached for a year.
+pub fn asset_version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(APP_CSS)
+            .chain_update(APP_JS)
+            .finalize();
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    });
+    &VERSION
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            // URLs carry `?v=<content hash>`, so a year is safe.
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Sections another part of issue #7 will build. Honest about it: 404.
+async fn coming(session: Session, Path(section): Path<String>) -> Response {
+    let Some(nav) = Nav::ALL.iter().find(|n| n.slug() == section) else {
+        return PageError::not_found("no such page").into_response();
+    };
+    let body: Markup = html! {
+        p.notice { (nav.label()) " is not built yet. Until it is, use the API: "
+            a href="/docs" { "/docs" } "." }
+    };
+    (
+        StatusCode::NOT_FOUND,
+        layout::page(&session, *nav, nav.label(), body),
+    )
+        .into_response()
+}
