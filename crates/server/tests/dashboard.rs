@@ -382,3 +382,468 @@ async fn the_overview_shows_counts_and_its_live_parts_work() {
     }
     app.stop().await;
 }
+
+// ------------------------------------------------------------- trading pages
+
+use common::post_json;
+
+/// A paper account and a bot on it, through the API; returns the bot.
+async fn paper_bot(app: &TestApp, name: &str, paused: bool) -> Value {
+    let account = post_json(
+        app,
+        "/api/v1/broker-accounts",
+        &json!({"name": format!("{name}-acct"), "kind": "paper", "starting_cash": 50000}),
+    )
+    .await;
+    assert_eq!(account.status(), 201);
+    let account: Value = account.json().await.unwrap();
+    let bot = post_json(
+        app,
+        "/api/v1/bots",
+        &json!({"name": name, "broker_account_id": account["id"], "allowed_symbols": ["BTCUSD"], "paused": paused}),
+    )
+    .await;
+    assert_eq!(bot.status(), 201);
+    bot.json().await.unwrap()
+}
+
+async fn api_bot(app: &TestApp, id: &str) -> Value {
+    common::get_json(app, &format!("/api/v1/bots/{id}")).await
+}
+
+#[tokio::test]
+async fn brokers_page_adds_paper_accounts_and_shows_their_status() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let empty = b.get("/ui/brokers").await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.has("No broker accounts yet"));
+
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("name", "paper-main"),
+        ("kind", "paper"),
+        ("environment", "paper"),
+        ("starting_cash", "25000"),
+    ];
+    assert_eq!(
+        b.post("/ui/brokers", &form[1..]).await.status,
+        403,
+        "no CSRF token"
+    );
+    let created = b.post("/ui/brokers", &form).await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    assert_eq!(
+        created.location.as_deref(),
+        Some("/ui/brokers?done=created")
+    );
+    let page = b.get("/ui/brokers?done=created").await;
+    assert!(page.has("paper-main"));
+    assert!(page.has("connected"));
+    assert!(page.has("25000"), "equity from the status route");
+    assert!(page.has("No open positions."));
+
+    // A duplicate name: the API's 409 shows above the form.
+    let dup = b.post("/ui/brokers", &form).await;
+    assert_eq!(dup.status, 422);
+    assert!(dup.has("class=\"error\""), "{}", dup.html);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn broker_form_errors_are_inline_and_credentials_are_never_shown_back() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let bad_cash = b
+        .post(
+            "/ui/brokers",
+            &[
+                ("_csrf", &csrf),
+                ("name", "p"),
+                ("kind", "paper"),
+                ("starting_cash", "lots"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_cash.status, 422);
+    assert!(
+        bad_cash.has("id=\"f-starting_cash-err\""),
+        "{}",
+        bad_cash.html
+    );
+    assert!(bad_cash.has("value=\"lots\""), "the input is kept");
+
+    let no_secret = b
+        .post(
+            "/ui/brokers",
+            &[
+                ("_csrf", &csrf),
+                ("name", "alp"),
+                ("kind", "alpaca"),
+                ("credentials.key_id", "AKSECRETKEYID"),
+            ],
+        )
+        .await;
+    assert_eq!(no_secret.status, 422);
+    assert!(
+        no_secret.has("id=\"f-credentials-secret_key-err\""),
+        "{}",
+        no_secret.html
+    );
+    assert!(
+        !no_secret.has("AKSECRETKEYID"),
+        "credentials are write-only"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bots_are_created_and_listed_with_inline_errors() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let existing = paper_bot(&app, "first", false).await;
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let list = b.get("/ui/bots").await;
+    assert_eq!(list.status, 200);
+    assert!(list.has("first") && list.has("active") && list.has("P&amp;L today"));
+
+    let account = existing["broker_account_id"].as_str().unwrap();
+    let bad = b
+        .post(
+            "/ui/bots",
+            &[
+                ("_csrf", &csrf),
+                ("name", "second"),
+                ("broker_account_id", account),
+                ("allowed_symbols", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.has("id=\"f-allowed_symbols-err\""), "{}", bad.html);
+
+    let made = b
+        .post(
+            "/ui/bots",
+            &[
+                ("_csrf", &csrf),
+                ("name", "second"),
+                ("broker_account_id", account),
+                ("allowed_symbols", "ETHUSD, SOLUSD"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.html);
+    let location = made.location.unwrap();
+    assert!(location.starts_with("/ui/setup/bot_"), "{location}");
+    let id = location.trim_start_matches("/ui/setup/");
+    assert_eq!(
+        api_bot(&app, id).await["allowed_symbols"],
+        json!(["ETHUSD", "SOLUSD"])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bot_settings_save_through_the_api_with_inline_errors() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "trend", false).await;
+    let id = bot["id"].as_str().unwrap();
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let page = b.get(&format!("/ui/bots/{id}")).await;
+    assert_eq!(page.status, 200);
+    for field in [
+        "settings.sizing_mode",
+        "settings.base_order_pct",
+        "settings.notional",
+        "settings.fixed_qty",
+        "settings.use_limit_orders",
+        "settings.use_strategy_order_price",
+        "settings.limit_offset_ticks",
+        "settings.attach_sl_tp",
+        "settings.sl_pct",
+        "settings.tp_pct",
+        "settings.use_avg_fill_for_sl_tp",
+        "settings.enable_global_sl_tp",
+        "settings.global_sl_pct",
+        "settings.global_tp_pct",
+        "settings.global_tp_liquidate",
+        "settings.max_lag_secs",
+    ] {
+        assert!(
+            page.has(&format!("name=\"{field}\"")),
+            "the form lacks {field}"
+        );
+    }
+    assert!(page.has("Clean up SL/TP") && page.has(">Pause</button>"));
+
+    let account = bot["broker_account_id"].as_str().unwrap();
+    let form = |sl: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "trend".to_string()),
+            ("broker_account_id", account.to_string()),
+            ("allowed_symbols", "BTCUSD".to_string()),
+            ("settings.sizing_mode", "pct_equity".to_string()),
+            ("settings.base_order_pct", "0.05".to_string()),
+            ("settings.sl_pct", sl.to_string()),
+            ("settings.tp_pct", "0.04".to_string()),
+            ("settings.global_sl_pct", "0.8".to_string()),
+            ("settings.global_tp_pct", "1.2".to_string()),
+            ("settings.limit_offset_ticks", "2".to_string()),
+            ("settings.use_limit_orders", "on".to_string()),
+            ("settings.attach_sl_tp", "on".to_string()),
+        ]
+    };
+    let path = format!("/ui/bots/{id}");
+    let bad = form("2");
+    let bad_refs: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = b.post(&path, &bad_refs).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.has("id=\"f-settings-sl_pct-err\""),
+        "{}",
+        refused.html
+    );
+    assert!(refused.has("between 0 and 1"));
+    assert!(refused.has("value=\"2\""), "the submitted value is kept");
+    assert_eq!(
+        api_bot(&app, id).await["settings"]["sl_pct"],
+        0.01,
+        "nothing saved"
+    );
+
+    assert_eq!(
+        b.post(&path, &bad_refs[1..]).await.status,
+        403,
+        "no CSRF token"
+    );
+    let good = form("0.03");
+    let good_refs: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = b.post(&path, &good_refs).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert_eq!(
+        saved.location.as_deref(),
+        Some(format!("/ui/bots/{id}?done=saved").as_str())
+    );
+    let s = &api_bot(&app, id).await["settings"];
+    assert_eq!(s["sl_pct"], 0.03);
+    assert_eq!(s["use_limit_orders"], true);
+    assert_eq!(s["attach_sl_tp"], true);
+    assert_eq!(
+        s["enable_global_sl_tp"], false,
+        "an unchecked toggle is off"
+    );
+    assert_eq!(s["limit_offset_ticks"], 2);
+    assert!(
+        b.get(&format!("/ui/bots/{id}?done=saved"))
+            .await
+            .has("Saved.")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pause_resume_and_cleanup_buttons_act_through_the_api() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "swing", false).await;
+    let id = bot["id"].as_str().unwrap();
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let pause = format!("/ui/bots/{id}/pause");
+    assert_eq!(b.post(&pause, &[("paused", "true")]).await.status, 403);
+    assert_eq!(
+        b.post(&pause, &[("_csrf", "nope"), ("paused", "true")])
+            .await
+            .status,
+        403
+    );
+    let paused = b
+        .post(&pause, &[("_csrf", &csrf), ("paused", "true")])
+        .await;
+    assert_eq!(paused.status, 303);
+    assert_eq!(api_bot(&app, id).await["paused"], true);
+    assert!(b.get("/ui/bots").await.has(">Resume</button>"));
+    b.post(&pause, &[("_csrf", &csrf), ("paused", "false")])
+        .await;
+    assert_eq!(api_bot(&app, id).await["paused"], false);
+
+    let cleanup = format!("/ui/bots/{id}/cleanup");
+    assert_eq!(b.post(&cleanup, &[]).await.status, 403);
+    let cleaned = b.post(&cleanup, &[("_csrf", &csrf)]).await;
+    assert_eq!(cleaned.status, 303, "{}", cleaned.html);
+    assert!(
+        b.get(cleaned.location.as_deref().unwrap())
+            .await
+            .has("Cleanup ran.")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn todays_pnl_comes_from_equity_snapshots() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "pnl", true).await;
+    let id = bot["id"].as_str().unwrap();
+    let now = tradehook_core::time::now_ms();
+    let midnight = now - now.rem_euclid(86_400_000);
+    for (ts, equity) in [(midnight - 60_000, "50000"), (now - 1000, "50123.456")] {
+        app.state
+            .store
+            .insert_equity_snapshot(&tradehook_store::EquitySnapshot {
+                bot_id: id.to_string(),
+                ts,
+                equity: equity.to_string(),
+                cash: equity.to_string(),
+                positions: json!([]),
+            })
+            .await
+            .unwrap();
+    }
+    let (mut b, _) = Browser::signed_in(&app).await;
+    let list = b.get("/ui/bots").await;
+    assert!(list.has("123.46"), "{}", list.html);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn setup_shows_the_webhook_url_templates_and_sends_a_test_signal() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "hooked", true).await;
+    let id = bot["id"].as_str().unwrap();
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let index = b.get("/ui/setup").await;
+    assert_eq!(index.status, 200);
+    assert!(index.has(&format!("/ui/setup/{id}")));
+
+    let page = b.get(&format!("/ui/setup/{id}")).await;
+    assert_eq!(page.status, 200);
+    let url = bot["webhook_url"].as_str().unwrap();
+    assert!(page.has(url), "the webhook URL is shown");
+    assert!(page.has("data-copy=\"webhook-url\""));
+    assert!(page.has("{{ticker}}"), "alert messages are shown");
+    assert!(page.has("data-copy=\"template-0\""));
+
+    let test = format!("/ui/setup/{id}/test");
+    assert_eq!(
+        b.post(&test, &[("symbol", "BTCUSD"), ("action", "exit")])
+            .await
+            .status,
+        403
+    );
+    // Paused: the intake records the signal as rejected and answers 423.
+    let sent = b
+        .post(
+            &test,
+            &[("_csrf", &csrf), ("symbol", "BTCUSD"), ("action", "exit")],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.html);
+    assert!(sent.has("The intake answered 423"), "{}", sent.html);
+    let signals = common::get_json(&app, &format!("/api/v1/signals?bot_id={id}")).await;
+    assert_eq!(signals["data"].as_array().unwrap().len(), 1, "{signals}");
+
+    // Active: accepted.
+    common::patch_json(
+        &app,
+        &format!("/api/v1/bots/{id}"),
+        &json!({"paused": false}),
+    )
+    .await;
+    let accepted = b
+        .post(
+            &test,
+            &[("_csrf", &csrf), ("symbol", "BTCUSD"), ("action", "exit")],
+        )
+        .await;
+    assert!(
+        accepted.has("The intake accepted the test signal"),
+        "{}",
+        accepted.html
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rotating_the_token_shows_the_new_url_and_kills_the_old_one() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "rotor", true).await;
+    let id = bot["id"].as_str().unwrap();
+    let old = bot["webhook_url"].as_str().unwrap();
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let rotate = format!("/ui/setup/{id}/rotate");
+    assert_eq!(b.post(&rotate, &[]).await.status, 403);
+    assert_eq!(b.post(&rotate, &[("_csrf", "x")]).await.status, 403);
+    let page = b.post(&rotate, &[("_csrf", &csrf)]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.has("New token made"));
+    let new = api_bot(&app, id).await["webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new, old);
+    assert!(page.has(&new) && !page.has(old));
+    let old_token = old.rsplit('/').next().unwrap();
+    let gone = app
+        .post(&format!("/hooks/tradingview/{old_token}"))
+        .header("content-type", "application/json")
+        .body(json!({"ticker": "BTCUSD", "action": "exit"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_renders_light_and_read_keys_cannot_change_anything() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "weight", true).await;
+    let id = bot["id"].as_str().unwrap();
+    let (mut b, _) = Browser::signed_in(&app).await;
+    let css = include_str!("../src/dashboard/assets/app.css").len();
+    let js = include_str!("../src/dashboard/assets/app.js").len();
+    for path in [
+        "/ui".to_string(),
+        "/ui/setup".to_string(),
+        format!("/ui/setup/{id}"),
+        "/ui/brokers".to_string(),
+        "/ui/bots".to_string(),
+        format!("/ui/bots/{id}"),
+    ] {
+        let p = b.get(&path).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert!(
+            p.html.len() + css + js < 200 * 1024,
+            "{path} weighs too much"
+        );
+        assert!(
+            !p.has("src=\"http") && !p.has("href=\"http"),
+            "{path} loads nothing from elsewhere"
+        );
+    }
+
+    let (_, secret) = app.create_key("looker", "read", None).await;
+    let mut reader = Browser::new(&app);
+    reader.sign_in(&secret).await;
+    let page = reader.get(&format!("/ui/bots/{id}")).await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let refused = reader
+        .post(
+            &format!("/ui/bots/{id}/pause"),
+            &[("_csrf", &csrf), ("paused", "false")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.has("may only read"), "{}", refused.html);
+    assert_eq!(api_bot(&app, id).await["paused"], true);
+    app.stop().await;
+}

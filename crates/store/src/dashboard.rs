@@ -148,3 +148,28 @@ impl Store {
         Ok(rows)
     }
 }
+
+impl Store {
+    /// A bot's equity at the start of a period and now: the last snapshot
+    /// before `since` (else the first after it) and the newest one. Two
+    /// index probes, however many snapshots the day holds.
+    pub async fn equity_change(
+        &self,
+        bot_id: &str,
+        since: UnixMillis,
+    ) -> Result<Option<(String, String)>> {
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT
+                   (SELECT equity FROM equity_snapshots WHERE bot_id = $1 AND ts < $2 ORDER BY ts DESC LIMIT 1),
+                   (SELECT equity FROM equity_snapshots WHERE bot_id = $1 AND ts >= $2 ORDER BY ts LIMIT 1),
+                   (SELECT equity FROM equity_snapshots WHERE bot_id = $1 ORDER BY ts DESC LIMIT 1)",
+            )
+            .bind(bot_id)
+            .bind(since)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.and_then(|(before, first, last)| Some((before.or(first)?, last?))))
+    }
+}

@@ -189,8 +189,18 @@ impl FormErrors {
         FormErrors::default()
     }
 
+    /// The message for a field; `allowed_symbols[2]` counts as
+    /// `allowed_symbols`, since one input holds the whole list.
     pub fn field(&self, path: &str) -> Option<&str> {
-        self.fields.get(path).map(String::as_str)
+        self.fields
+            .get(path)
+            .or_else(|| {
+                self.fields
+                    .iter()
+                    .find(|(k, _)| k.strip_prefix(path).is_some_and(|r| r.starts_with('[')))
+                    .map(|(_, v)| v)
+            })
+            .map(String::as_str)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -47,8 +47,11 @@
 
 pub mod api;
 pub mod auth;
+mod bots;
+mod brokers;
 pub mod layout;
 mod overview;
+mod setup;
 
 use axum::Router;
 use axum::extract::Path;
@@ -75,6 +78,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/stream", get(overview::stream))
         .route("/ui/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/ui/sign-out", post(auth::sign_out))
+        .route("/ui/setup", get(setup::index))
+        .route("/ui/setup/{id}", get(setup::page))
+        .route("/ui/setup/{id}/test", post(setup::send_test))
+        .route("/ui/setup/{id}/rotate", post(setup::rotate))
+        .route("/ui/brokers", get(brokers::list).post(brokers::create))
+        .route("/ui/brokers/{id}/delete", post(brokers::delete))
+        .route("/ui/bots", get(bots::list).post(bots::create))
+        .route("/ui/bots/{id}", get(bots::edit).post(bots::save))
+        .route("/ui/bots/{id}/pause", post(bots::pause))
+        .route("/ui/bots/{id}/cleanup", post(bots::cleanup))
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
         .layer(axum::Extension(api::ApiHandle::new(state.clone())))
