@@ -847,3 +847,71 @@ async fn every_page_renders_light_and_read_keys_cannot_change_anything() {
     assert_eq!(api_bot(&app, id).await["paused"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_works_on_every_replica_and_sign_out_ends_it_everywhere() {
+    let Some(db) = TestDb::postgres("dashboard_replicas").await else {
+        return;
+    };
+    let a = TestApp::start(&db).await;
+    let b = TestApp::start(&db).await;
+    let (mut on_a, _) = Browser::signed_in(&a).await;
+    let mut on_b = Browser::new(&b);
+    on_b.cookie = on_a.cookie.clone();
+    let page = on_b.get("/ui").await;
+    assert_eq!(page.status, 200, "replica B knows A's session");
+
+    // Today's counts are read from PostgreSQL too.
+    let bot = paper_bot(&b, "replicated", true).await;
+    let id = bot["id"].as_str().unwrap();
+    let test = format!("/ui/setup/{id}/test");
+    let sent = on_b
+        .post(
+            &test,
+            &[
+                ("_csrf", &page.csrf()),
+                ("symbol", "BTCUSD"),
+                ("action", "exit"),
+            ],
+        )
+        .await;
+    assert!(sent.has("The intake answered 423"), "{}", sent.html);
+    let live: Value = serde_json::from_str(&on_a.get("/ui/overview.json").await.html).unwrap();
+    assert_eq!(live["counts"]["signals"], 1, "{live}");
+
+    let out = on_b.post("/ui/sign-out", &[("_csrf", &page.csrf())]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(on_a.get("/ui").await.status, 303, "signed out on A too");
+    a.stop().await;
+    b.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_a_broker_account_is_refused_while_a_bot_uses_it() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "holder", true).await;
+    let account = bot["broker_account_id"].as_str().unwrap();
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let path = format!("/ui/brokers/{account}/delete");
+    assert_eq!(b.post(&path, &[]).await.status, 403);
+    let refused = b.post(&path, &[("_csrf", &csrf)]).await;
+    assert_eq!(refused.status, 409, "{}", refused.html);
+    assert!(refused.has("class=\"error\""));
+
+    // An account no bot ever named goes.
+    let spare = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({"name": "spare", "kind": "paper"}),
+    )
+    .await;
+    let spare: Value = spare.json().await.unwrap();
+    let path = format!("/ui/brokers/{}/delete", spare["id"].as_str().unwrap());
+    let deleted = b.post(&path, &[("_csrf", &csrf)]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.html);
+    let after = b.get("/ui/brokers?done=deleted").await;
+    assert!(after.has("Deleted.") && !after.has(">spare"));
+    app.stop().await;
+}

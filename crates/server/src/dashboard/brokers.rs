@@ -43,7 +43,7 @@ fn form(session: &Session, f: &FormData, errors: &FormErrors) -> Markup {
                     "paper trades simulated money; live trades real money (Alpaca only)",
                     &[("paper", "paper"), ("live", "live (real money)")], &env))
                 (layout::number_field(errors, "starting_cash", "Starting cash",
-                    "Paper accounts only: opening cash in dollars (default 100000)", &v("starting_cash"), "any"))
+                    "Paper accounts only: opening cash in dollars (default 100000)", &v("starting_cash")))
             }
             fieldset {
                 legend title="Alpaca API keys; stored sealed and never shown again" { "Alpaca credentials (write-only)" }
@@ -65,6 +65,7 @@ async fn render(
     done: Option<&str>,
     f: &FormData,
     errors: &FormErrors,
+    top_error: Option<&str>,
 ) -> Result<Markup, PageError> {
     let api = session.api();
     let list = api.get("/api/v1/broker-accounts").await.json()?;
@@ -79,6 +80,7 @@ async fn render(
     .await;
     let body = html! {
         (layout::flash(done))
+        @if let Some(e) = top_error { p.error role="alert" { (e) } }
         @if accounts.is_empty() {
             p.notice { "No broker accounts yet. Add a paper account to start without any broker." }
         }
@@ -151,6 +153,7 @@ pub async fn list(session: Session, Query(q): Query<Done>) -> Result<Markup, Pag
         q.done.as_deref(),
         &FormData::default(),
         &FormErrors::none(),
+        None,
     )
     .await
 }
@@ -193,7 +196,14 @@ pub async fn create(posted: Posted) -> Result<Response, PageError> {
     } else {
         reply.status
     };
-    let page = render(&posted.session, None, &posted.form, &reply.form_errors()).await?;
+    let page = render(
+        &posted.session,
+        None,
+        &posted.form,
+        &reply.form_errors(),
+        None,
+    )
+    .await?;
     Ok((status, page).into_response())
 }
 
@@ -206,11 +216,13 @@ pub async fn delete(Path(id): Path<String>, posted: Posted) -> Result<Response, 
     if reply.ok() {
         return Ok(see_other("/ui/brokers?done=deleted"));
     }
+    let message = reply.message();
     let page = render(
         &posted.session,
         None,
         &FormData::default(),
-        &reply.form_errors(),
+        &FormErrors::none(),
+        Some(&message),
     )
     .await?;
     Ok((reply.status, page).into_response())

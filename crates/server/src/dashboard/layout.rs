@@ -232,11 +232,10 @@ pub fn number_field(
     label: &str,
     help: &str,
     value: &str,
-    step: &str,
 ) -> Markup {
     let id = id_for(name);
     let input = html! {
-        input id=(id) name=(name) type="text" inputmode="decimal" data-step=(step)
+        input id=(id) name=(name) type="text" inputmode="decimal"
             value=(value) title=(help) aria-describedby={ (id) "-help " (id) "-err" }
             aria-invalid=[errors.field(name).map(|_| "true")];
     };

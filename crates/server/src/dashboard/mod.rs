@@ -47,6 +47,7 @@
 
 pub mod api;
 pub mod auth;
+mod bot_settings;
 mod bots;
 mod brokers;
 pub mod layout;
@@ -85,7 +86,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/brokers", get(brokers::list).post(brokers::create))
         .route("/ui/brokers/{id}/delete", post(brokers::delete))
         .route("/ui/bots", get(bots::list).post(bots::create))
-        .route("/ui/bots/{id}", get(bots::edit).post(bots::save))
+        .route(
+            "/ui/bots/{id}",
+            get(bot_settings::edit).post(bot_settings::save),
+        )
         .route("/ui/bots/{id}/pause", post(bots::pause))
         .route("/ui/bots/{id}/cleanup", post(bots::cleanup))
         .route("/ui/assets/{file}", get(asset))
