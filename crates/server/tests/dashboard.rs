@@ -248,7 +248,7 @@ async fn a_stored_key_signs_in_and_revoking_it_ends_the_session() {
     assert_eq!(b.sign_in(&secret).await.status, 303);
     let overview = b.get("/ui").await;
     assert_eq!(overview.status, 200);
-    assert!(overview.has("viewer (read)"));
+    assert!(overview.has("viewer · read"));
     let revoked = app
         .delete(&format!("/api/v1/keys/{id}"))
         .header("x-api-key", ADMIN_KEY)

@@ -120,7 +120,7 @@ pub fn page(session: &Session, active: Nav, title: &str, body: Markup) -> Markup
                     }
                     form.signout method="post" action="/ui/sign-out" {
                         (csrf(session))
-                        span.who title={ "Signed in with key " (session.key_id) } { (session.key_name) " (" (session.role) ")" }
+                        span.who title={ "Signed in with key " (session.key_id) } { (session.key_name) " · " (session.role) }
                         button type="submit" title="End this session on the server" { "Sign out" }
                     }
                 }
@@ -287,7 +287,7 @@ pub fn action_button(
     html! {
         form.inline method="post" action=(action) data-confirm=[confirm] {
             (csrf(session))
-            button type="submit" title=(tooltip) { (label) }
+            button.plain type="submit" title=(tooltip) { (label) }
         }
     }
 }
