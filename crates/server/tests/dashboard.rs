@@ -303,6 +303,12 @@ async fn assets_are_cached_and_pages_stay_light() {
         );
         assets += r.bytes().await.unwrap().len();
     }
+    let headers = reqwest::get(app.url("/ui/sign-in")).await.unwrap();
+    let h = headers.headers();
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
     for path in ["/ui", "/ui/sign-in"] {
         let p = b.get(path).await;
         assert_eq!(p.status, 200, "{path}");

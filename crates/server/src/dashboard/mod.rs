@@ -94,11 +94,38 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/bots/{id}/cleanup", post(bots::cleanup))
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
+        .layer(axum::middleware::map_response(security_headers))
         .layer(axum::Extension(api::ApiHandle::new(state.clone())))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             crate::http::auth::limit_by_ip,
         ))
+}
+
+/// Pages hold the webhook token and the CSRF token: never cached, never
+/// framed (the one-click buttons would invite clickjacking), and only
+/// this origin's scripts, styles and form targets.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    r
 }
 
 /// A short content hash, so asset URLs change when their content does
