@@ -117,7 +117,17 @@ async fn root_and_pages_redirect_to_sign_in_without_a_session() {
     let root = b.get("/").await;
     assert_eq!(root.status, 303);
     assert_eq!(root.location.as_deref(), Some("/ui"));
-    for path in ["/ui", "/ui/overview.json", "/ui/stream", "/ui/rules"] {
+    for path in [
+        "/ui",
+        "/ui/overview.json",
+        "/ui/stream",
+        "/ui/setup",
+        "/ui/setup/bot_x",
+        "/ui/brokers",
+        "/ui/bots",
+        "/ui/bots/bot_x",
+        "/ui/rules",
+    ] {
         let p = b.get(path).await;
         assert_eq!(p.status, 303, "{path}");
         assert!(
@@ -128,6 +138,17 @@ async fn root_and_pages_redirect_to_sign_in_without_a_session() {
             "{path}: {:?}",
             p.location
         );
+    }
+    // Forms too: no session, no action, whatever the token says.
+    for path in [
+        "/ui/bots",
+        "/ui/brokers",
+        "/ui/bots/bot_x/pause",
+        "/ui/sign-out",
+    ] {
+        let p = b.post(path, &[("_csrf", "anything")]).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert!(p.location.unwrap().starts_with("/ui/sign-in"));
     }
     let form = b.get("/ui/sign-in?next=/ui").await;
     assert_eq!(form.status, 200);
