@@ -75,6 +75,15 @@ impl From<Rejection> for BrokerError {
     }
 }
 
+/// The two exits placed by [`BrokerAdapter::submit_exit_pair`]. Each
+/// carries the client order id it was requested with, even where the
+/// broker named a leg itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitPair {
+    pub take_profit: Order,
+    pub stop_loss: Order,
+}
+
 /// A broker: Alpaca, the paper broker, fakes in tests.
 #[async_trait]
 pub trait BrokerAdapter: Send + Sync {
@@ -95,6 +104,25 @@ pub trait BrokerAdapter: Send + Sync {
     /// Closes the whole position in `symbol` (any spelling) with a market
     /// order; `None` when there is no position.
     async fn close_position(&self, symbol: &str) -> Result<Option<Order>, BrokerError>;
+    /// Places the take profit (a limit) and the stop loss (a stop) that
+    /// protect one position, so that one filling cancels the other.
+    ///
+    /// The default sends them as two orders: the paper broker links legs
+    /// by their `-tp` / `-sl` ids itself. A broker that cannot hold both
+    /// for the same quantity answers `Ok(None)` before sending anything:
+    /// the caller then rests the take profit alone and watches the stop.
+    async fn submit_exit_pair(
+        &self,
+        take_profit: &OrderRequest,
+        stop_loss: &OrderRequest,
+    ) -> Result<Option<ExitPair>, BrokerError> {
+        let tp = self.submit_order(take_profit).await?;
+        let sl = self.submit_order(stop_loss).await?;
+        Ok(Some(ExitPair {
+            take_profit: tp,
+            stop_loss: sl,
+        }))
+    }
     /// Checks an order against the broker's rules without sending it, given
     /// the current position in its symbol, if any.
     fn check_restrictions(

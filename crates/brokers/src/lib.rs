@@ -12,8 +12,8 @@ pub mod symbol;
 pub mod types;
 
 pub use adapter::{
-    BrokerAdapter, BrokerError, MAX_CLIENT_ORDER_ID_LEN, Rejection, client_order_id, oco_leg,
-    with_leg,
+    BrokerAdapter, BrokerError, ExitPair, MAX_CLIENT_ORDER_ID_LEN, Rejection, client_order_id,
+    oco_leg, with_leg,
 };
 pub use paper::{
     HISTORY_LIMIT, LastPrice, PaperBroker, PaperConfig, PaperOrder, PaperPosition, PaperState,

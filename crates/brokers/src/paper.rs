@@ -653,7 +653,12 @@ impl PaperBroker {
             submitted_at: now,
             updated_at: now,
         };
+        // A limit or stop order the price already crosses trades at once,
+        // as at a real venue (a marketable limit takes the offer).
+        let crossed = matches!(req.order_type, OrderType::Limit | OrderType::Stop)
+            && mark.is_some_and(|p| self.crossing(&order, &mut false, p).is_some());
         let immediate = req.order_type == OrderType::Market
+            || crossed
             || matches!(req.time_in_force, TimeInForce::Ioc | TimeInForce::Fok);
         if req.order_type == OrderType::Market && mark.is_none() {
             return Err(BrokerError::Rejected {

@@ -278,18 +278,27 @@ async fn limit_orders_fill_when_the_price_crosses() {
 }
 
 #[tokio::test]
-async fn a_marketable_limit_fills_on_the_next_tick_never_worse_than_its_limit() {
+async fn a_marketable_limit_fills_at_once_never_worse_than_its_limit() {
     let (b, _prices) = broker(PaperConfig {
         slippage_bps: dec!(100),
         ..config(dec!(10000))
     });
     b.on_price("BTC", 100.0, 1);
-    b.submit_order(&limit("lb", "BTCUSD", Side::Buy, dec!(1), dec!(100.5)))
+    let o = b
+        .submit_order(&limit("lb", "BTCUSD", Side::Buy, dec!(1), dec!(100.5)))
         .await
         .unwrap();
-    let up = b.on_price("BTC", 100.0, 2);
     // 1 % slippage would be 101; the limit caps it.
-    assert_eq!(up.filled[0].filled_avg_price, Some(dec!(100.5)));
+    assert_eq!(o.status, OrderStatus::Filled);
+    assert_eq!(o.filled_avg_price, Some(dec!(100.5)));
+    // Nothing is left to fill on the next tick.
+    assert!(b.on_price("BTC", 100.0, 2).is_empty());
+    // A limit the price does not reach rests.
+    let rest = b
+        .submit_order(&limit("lb2", "BTCUSD", Side::Buy, dec!(1), dec!(99)))
+        .await
+        .unwrap();
+    assert_eq!(rest.status, OrderStatus::New);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{TestApp, eventually, post_json};
+use common::{TestApp, eventually, patch_json, post_json};
 use serde_json::{Value, json};
 use tradehook_feeds::FeedEvent;
 use tradehook_store::testing::TestDb;
@@ -672,4 +672,345 @@ async fn a_broker_outage_retries_the_job_and_places_one_order() {
     assert_eq!(placed.len(), 1, "{placed:?}");
     assert_eq!(placed[0].status, "filled");
     app.stop().await;
+}
+
+/// A bot's broker calls as JSON lines (oldest first).
+async fn call_log(app: &TestApp, bot: &Value) -> Vec<Value> {
+    let path = format!(
+        "/api/v1/bots/{}/logs?format=jsonl",
+        bot["id"].as_str().unwrap()
+    );
+    let body = app
+        .get(&path)
+        .header("x-api-key", common::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn alpaca_bot(
+    app: &TestApp,
+    fake: &tradehook_testkit::alpaca::FakeAlpaca,
+    settings: Value,
+) -> Value {
+    let account: Value = post_json(
+        app,
+        "/api/v1/broker-accounts",
+        &json!({
+            "name": "alpaca",
+            "kind": "alpaca",
+            "base_url": fake.base_url(),
+            "credentials": {"key_id": fake.key_id(), "secret_key": fake.secret_key()},
+        }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let bot = post_json(
+        app,
+        "/api/v1/bots",
+        &json!({
+            "name": "remote",
+            "broker_account_id": account["id"],
+            "allowed_symbols": ["BTCUSD", "AAPL"],
+            "settings": settings,
+        }),
+    )
+    .await;
+    assert_eq!(bot.status(), 201);
+    bot.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_broker_call_is_logged_and_exported_without_secrets() {
+    use tradehook_brokers::Decimal;
+    use tradehook_testkit::alpaca::FakeAlpaca;
+
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+
+    // Paper: the order submission, as the broker saw it.
+    let paper = paper_bot(&app, json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.1})).await;
+    tick(&app, 50_000.0).await;
+    let id = signal(&app, &paper, json!({"ticker": "BTCUSD", "action": "buy"})).await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    let calls = eventually(10, "the paper call is logged", || async {
+        let c = call_log(&app, &paper).await;
+        (!c.is_empty()).then_some(c)
+    })
+    .await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["method"], "PAPER", "{calls:?}");
+    assert_eq!(calls[0]["path"], "/orders");
+    assert_eq!(calls[0]["status"], 200);
+    let request: Value = serde_json::from_str(calls[0]["request"].as_str().unwrap()).unwrap();
+    assert_eq!(request["qty"], "0.1");
+    let response: Value = serde_json::from_str(calls[0]["response"].as_str().unwrap()).unwrap();
+    assert_eq!(response["status"], "filled");
+
+    // Alpaca: every HTTP exchange, with its status, and never the keys.
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("BTC/USD", Decimal::from(50_000));
+    let remote = alpaca_bot(
+        &app,
+        &fake,
+        json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.1}),
+    )
+    .await;
+    let id = signal(&app, &remote, json!({"ticker": "BTCUSD", "action": "buy"})).await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    let calls = eventually(10, "the Alpaca calls are logged", || async {
+        let c = call_log(&app, &remote).await;
+        c.iter()
+            .any(|c| c["method"] == "POST" && c["path"] == "/v2/orders")
+            .then_some(c)
+    })
+    .await;
+    let post = calls
+        .iter()
+        .find(|c| c["method"] == "POST" && c["path"] == "/v2/orders")
+        .unwrap();
+    assert_eq!(post["status"], 200, "{post}");
+    assert!(
+        post["request"]
+            .as_str()
+            .unwrap()
+            .contains("client_order_id")
+    );
+    assert!(
+        calls.iter().any(|c| c["path"] == "/v2/positions"),
+        "{calls:?}"
+    );
+    let all = serde_json::to_string(&calls).unwrap();
+    assert!(
+        !all.contains(fake.secret_key()),
+        "a secret was logged: {all}"
+    );
+    assert!(!all.contains(fake.key_id()), "a key id was logged: {all}");
+    // The paper bot's log holds only its own calls.
+    assert_eq!(call_log(&app, &paper).await.len(), 1);
+    app.stop().await;
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn limit_order_settings_price_the_entry_from_the_strategy_or_the_last_price() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(
+        &app,
+        json!({"use_limit_orders": true, "limit_offset_ticks": 5, "sizing_mode": "fixed_qty", "fixed_qty": 0.1}),
+    )
+    .await;
+    tick(&app, 50_000.0).await;
+    // The strategy's price, 5 ticks (of 0.01) above for a buy.
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "price": 49_000}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed[0].order_type, "limit");
+    assert_eq!(placed[0].limit_price.as_deref(), Some("49000.05"));
+    assert_eq!(placed[0].status, "new", "below the market: it rests");
+
+    // Without use_strategy_order_price the last price is the reference.
+    let last = patch_json(
+        &app,
+        &format!("/api/v1/bots/{}", bot["id"].as_str().unwrap()),
+        &json!({"settings": {"use_limit_orders": true, "use_strategy_order_price": false,
+            "limit_offset_ticks": 5, "sizing_mode": "fixed_qty", "fixed_qty": 0.1}}),
+    )
+    .await;
+    assert_eq!(last.status(), 200);
+    let cancel = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "cancel"})).await;
+    assert_eq!(settled(&app, &cancel).await.0, "executed");
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "price": 49_000, "time": 5}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    let placed = orders(&app.state.store, &bot).await;
+    let entry = placed.last().unwrap();
+    assert_eq!(entry.limit_price.as_deref(), Some("50000.05"));
+    assert_eq!(entry.status, "filled", "above the market: it fills");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn quantity_types_and_signal_levels_size_and_protect_the_entry() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, json!({})).await;
+    tick(&app, 50_000.0).await;
+    // $5,000 at 50,000 = 0.1 BTC, with the signal's own stop and target.
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "quantity": 5000,
+            "quantityType": "dollar_amount",
+            "stopLoss": {"percent": 2}, "takeProfit": {"limitPrice": 55000}}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await, ("executed".to_string(), None));
+    let placed = orders(&app.state.store, &bot).await;
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    assert_eq!(placed[0].qty, "0.1");
+    assert_eq!(placed[1].leg, "sl");
+    assert_eq!(placed[1].stop_price.as_deref(), Some("49000"));
+    assert_eq!(placed[2].leg, "tp");
+    assert_eq!(placed[2].limit_price.as_deref(), Some("55000"));
+
+    // A trailing stop is refused, not placed as something else.
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "add", "sentiment": "bullish",
+            "stopLoss": {"type": "trailing_stop", "trailPercent": 1}}),
+    )
+    .await;
+    let (status, reason) = settled(&app, &id).await;
+    assert_eq!(status, "rejected");
+    assert!(reason.unwrap().contains("trailing stop"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn resting_alpaca_orders_are_followed_to_their_fill_and_protected() {
+    use tradehook_brokers::Decimal;
+    use tradehook_testkit::alpaca::FakeAlpaca;
+
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("AAPL", Decimal::from(200));
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = alpaca_bot(
+        &app,
+        &fake,
+        json!({"sizing_mode": "fixed_qty", "fixed_qty": 10, "attach_sl_tp": true,
+            "sl_pct": 0.05, "tp_pct": 0.1}),
+    )
+    .await;
+    let id = signal(
+        &app,
+        &bot,
+        json!({"ticker": "AAPL", "action": "buy", "orderType": "limit", "limitPrice": 190}),
+    )
+    .await;
+    assert_eq!(settled(&app, &id).await.0, "executed");
+    let entry = orders(&app.state.store, &bot).await.remove(0);
+    assert_eq!(entry.status, "new");
+    // Alpaca fills the resting order later: the follower records it and
+    // places the SL/TP from the fill, as one oco order (two separate sells
+    // would hold the same shares twice: Alpaca refuses the second).
+    fake.set_price("AAPL", Decimal::from(190));
+    let entry_id = entry.broker_order_id.as_deref().unwrap();
+    if fake.order(entry_id).unwrap()["status"] != "filled" {
+        fake.fill_order(entry_id, None);
+    }
+    let placed = eventually(15, "the fill and the SL/TP", || async {
+        let o = orders(&app.state.store, &bot).await;
+        (o.len() == 3 && o[0].status == "filled" && o.iter().all(|r| r.status != "pending_new"))
+            .then_some(o)
+    })
+    .await;
+    let leg = |name: &str| placed.iter().find(|o| o.leg == name).unwrap().clone();
+    let (sl, tp) = (leg("sl"), leg("tp"));
+    assert_eq!(sl.stop_price.as_deref(), Some("180.5"), "{placed:?}");
+    assert_eq!(tp.limit_price.as_deref(), Some("209"));
+    assert_eq!(sl.status, "new", "{placed:?}");
+    assert_eq!(tp.status, "new", "{placed:?}");
+    let oco = fake.order(tp.broker_order_id.as_deref().unwrap()).unwrap();
+    assert_eq!(oco["order_class"], "oco");
+    assert_eq!(
+        oco["legs"][0]["id"].as_str(),
+        sl.broker_order_id.as_deref(),
+        "the stop row follows the oco's leg"
+    );
+    let filled = eventually(5, "order.filled", || async {
+        let e = events(&app, "order.filled").await;
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    assert_eq!(filled[0]["client_order_id"], entry.client_order_id.as_str());
+
+    // The take profit fills at Alpaca, which cancels the stop leg: both
+    // rows follow.
+    // (The fake fills a resting limit when its price reaches it.)
+    fake.set_price("AAPL", Decimal::from(209));
+    let tp_id = tp.broker_order_id.as_deref().unwrap();
+    if fake.order(tp_id).unwrap()["status"] != "filled" {
+        fake.fill_order(tp_id, None);
+    }
+    eventually(
+        15,
+        "the take profit filled and the stop canceled",
+        || async {
+            let o = orders(&app.state.store, &bot).await;
+            let status = |id: &str| o.iter().find(|r| r.id == id).unwrap().status.clone();
+            (status(&sl.id) == "canceled" && status(&tp.id) == "filled").then_some(())
+        },
+    )
+    .await;
+    assert_eq!(fake.position_qty("AAPL"), Decimal::ZERO);
+    app.stop().await;
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_alpaca_crypto_stop_is_held_by_tradehook_and_sent_when_the_price_crosses() {
+    use tradehook_brokers::Decimal;
+    use tradehook_testkit::alpaca::FakeAlpaca;
+
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("BTC/USD", Decimal::from(50_000));
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    tick(&app, 50_000.0).await;
+    let bot = alpaca_bot(
+        &app,
+        &fake,
+        json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.1, "attach_sl_tp": true,
+            "sl_pct": 0.02, "tp_pct": 0.04}),
+    )
+    .await;
+    let id = signal(&app, &bot, json!({"ticker": "BTCUSD", "action": "buy"})).await;
+    assert_eq!(settled(&app, &id).await, ("executed".to_string(), None));
+    let placed = orders(&app.state.store, &bot).await;
+    let leg = |name: &str| placed.iter().find(|o| o.leg == name).unwrap().clone();
+    let (sl, tp) = (leg("sl"), leg("tp"));
+    // Alpaca holds one sell of the coins: the take profit rests there, the
+    // stop is tradehook's.
+    assert_eq!(tp.status, "new", "{placed:?}");
+    assert_eq!(tp.limit_price.as_deref(), Some("52000"));
+    assert_eq!(sl.status, "held", "{placed:?}");
+    assert_eq!(sl.stop_price.as_deref(), Some("49000"));
+    assert!(sl.broker_order_id.is_none());
+
+    // The feed crosses the stop: the take profit is canceled at Alpaca
+    // and a market sell closes the position.
+    tick(&app, 48_900.0).await;
+    fake.set_price("BTC/USD", Decimal::from(48_900));
+    eventually(15, "the stop sent and the take profit canceled", || async {
+        let o = orders(&app.state.store, &bot).await;
+        let status = |id: &str| o.iter().find(|r| r.id == id).unwrap().status.clone();
+        (status(&sl.id) == "filled" && status(&tp.id) == "canceled").then_some(())
+    })
+    .await;
+    assert_eq!(fake.position_qty("BTCUSD"), Decimal::ZERO);
+    let sells = fake.requests_to("POST", "/v2/orders");
+    assert_eq!(sells.len(), 3, "entry, take profit, stop: one each");
+    app.stop().await;
+    fake.shutdown().await;
 }

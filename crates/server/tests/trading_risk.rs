@@ -160,6 +160,10 @@ async fn cleanup_cancels_orphaned_protective_orders() {
     assert_eq!(cleanup[0]["bot_name"], "trend");
     assert_eq!(cleanup[0]["count"], 2);
     assert_eq!(cleanup[0]["orders"].as_array().unwrap().len(), 2);
+    // Each canceled leg is announced like any other cancel.
+    let canceled = events(&app, "order.canceled").await;
+    assert_eq!(canceled.len(), 2, "{canceled:?}");
+    assert!(canceled.iter().all(|e| e["bot_id"] == rec.id));
 
     // Nothing left: the next pass cancels nothing and publishes nothing.
     risk::cleanup_pass(&app.state).await;
@@ -211,11 +215,19 @@ async fn the_global_stop_loss_liquidates_and_pauses() {
     assert!(broker.positions().await.unwrap().is_empty());
     assert!(broker.list_open_orders().await.unwrap().is_empty());
     let rows = orders(&app, &bot).await;
+    let exit = rows
+        .iter()
+        .find(|o| o.leg == "exit" && o.status == "filled" && o.side == "sell")
+        .unwrap_or_else(|| panic!("no liquidating sell: {rows:?}"));
+    assert!(exit.reason.as_deref().unwrap().contains("global stop loss"));
+    // The liquidation's orders are announced: its legs canceled, its sell
+    // submitted and filled.
+    let filled = events(&app, "order.filled").await;
     assert!(
-        rows.iter()
-            .any(|o| o.leg == "exit" && o.status == "filled" && o.side == "sell"),
-        "{rows:?}"
+        filled.iter().any(|e| e["order_id"] == exit.id.as_str()),
+        "{filled:?}"
     );
+    assert_eq!(events(&app, "order.canceled").await.len(), 2);
 
     let stop = events(&app, "risk.global_stop_loss").await;
     assert_eq!(stop.len(), 1, "{stop:?}");

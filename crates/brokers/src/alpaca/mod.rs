@@ -39,15 +39,17 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub use calllog::{CallLog, CallRecord};
 pub use restrict::codes;
 pub use retry::RetryPolicy;
 
 use crate::{
-    adapter::{BrokerAdapter, BrokerError, Rejection},
-    symbol::{SymbolError, alpaca_order_symbol, alpaca_position_symbol},
+    adapter::{BrokerAdapter, BrokerError, ExitPair, Rejection},
+    symbol::{
+        AssetClass, SymbolError, alpaca_order_symbol, alpaca_position_symbol, get_asset_class,
+    },
     types::{Account, Order, OrderRequest, OrderStatus, OrderType, Position},
 };
 use calllog::{Masked, REDACTED};
@@ -234,6 +236,72 @@ impl AlpacaBroker {
 
     /// After an ambiguous failure of a position close: the newest market
     /// order for `symbol` created since `since`, if Alpaca has one.
+    /// Sends an order body once in effect: an ambiguous failure is
+    /// followed by a lookup of the client order id before any resend.
+    /// Gives the order's JSON.
+    async fn post_order(&self, body: &Value, client_order_id: &str) -> Result<Value, BrokerError> {
+        let body = body.clone();
+        let mut resends = 0;
+        loop {
+            let failure = match self
+                .http
+                .send(Method::POST, "/v2/orders", Some(&body), false)
+                .await
+            {
+                Ok(a) if a.ok() => return a.json(),
+                Ok(a)
+                    if a.status == 422
+                        && a.message().contains("client_order_id must be unique") =>
+                {
+                    // Placed already (by an earlier try of ours, or before
+                    // a restart): that order is the answer.
+                    return match self.order_json_by_client_id(client_order_id).await? {
+                        Some(o) => Ok(o),
+                        None => Err(a.error()),
+                    };
+                }
+                Ok(a) => return Err(a.error()),
+                Err(f @ Failure::RateLimited { .. }) => return Err(f.into()),
+                Err(f) => f,
+            };
+            // The order may or may not exist: look before sending again.
+            match self.order_json_by_client_id(client_order_id).await {
+                Ok(Some(o)) => return Ok(o),
+                Ok(None) if resends < self.http.policy.max_retries => {
+                    tracing::warn!(
+                        client_order_id = %client_order_id, ?failure,
+                        "order not placed after a failed POST; sending it again"
+                    );
+                    tokio::time::sleep(self.http.policy.backoff(resends)).await;
+                    resends += 1;
+                }
+                Ok(None) => return Err(failure.into()),
+                Err(e) => {
+                    return Err(BrokerError::Unavailable(format!(
+                        "order {} may or may not be placed: {}; looking it up failed: {e}",
+                        client_order_id,
+                        BrokerError::from(failure)
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn order_json_by_client_id(
+        &self,
+        client_order_id: &str,
+    ) -> Result<Option<Value>, BrokerError> {
+        let path = format!(
+            "/v2/orders:by_client_order_id?client_order_id={}",
+            enc(client_order_id)
+        );
+        match self.http.get(&path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(BrokerError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn find_closing_order(
         &self,
         symbol: &str,
@@ -276,50 +344,48 @@ impl BrokerAdapter for AlpacaBroker {
         restrict::check_static(req)?;
         let symbol = alpaca_order_symbol(&req.symbol).map_err(symbol_rejection)?;
         let body = wire::order_body(req, &symbol);
-        let mut resends = 0;
-        loop {
-            let failure = match self
-                .http
-                .send(Method::POST, "/v2/orders", Some(&body), false)
-                .await
-            {
-                Ok(a) if a.ok() => return wire::order(&a.json()?).map_err(bad_answer),
-                Ok(a)
-                    if a.status == 422
-                        && a.message().contains("client_order_id must be unique") =>
-                {
-                    // Placed already (by an earlier try of ours, or before
-                    // a restart): that order is the answer.
-                    return match self.get_order_by_client_id(&req.client_order_id).await? {
-                        Some(o) => Ok(o),
-                        None => Err(a.error()),
-                    };
-                }
-                Ok(a) => return Err(a.error()),
-                Err(f @ Failure::RateLimited { .. }) => return Err(f.into()),
-                Err(f) => f,
-            };
-            // The order may or may not exist: look before sending again.
-            match self.get_order_by_client_id(&req.client_order_id).await {
-                Ok(Some(o)) => return Ok(o),
-                Ok(None) if resends < self.http.policy.max_retries => {
-                    tracing::warn!(
-                        client_order_id = %req.client_order_id, ?failure,
-                        "order not placed after a failed POST; sending it again"
-                    );
-                    tokio::time::sleep(self.http.policy.backoff(resends)).await;
-                    resends += 1;
-                }
-                Ok(None) => return Err(failure.into()),
-                Err(e) => {
-                    return Err(BrokerError::Unavailable(format!(
-                        "order {} may or may not be placed: {}; looking it up failed: {e}",
-                        req.client_order_id,
-                        BrokerError::from(failure)
-                    )));
-                }
-            }
+        let v = self.post_order(&body, &req.client_order_id).await?;
+        wire::order(&v).map_err(bad_answer)
+    }
+
+    /// Equities: one `oco` order (the take profit's limit with the stop as
+    /// its leg), so the two never hold the same shares twice. Crypto takes
+    /// no order classes: `None`, the caller manages the pair.
+    async fn submit_exit_pair(
+        &self,
+        take_profit: &OrderRequest,
+        stop_loss: &OrderRequest,
+    ) -> Result<Option<ExitPair>, BrokerError> {
+        if get_asset_class(&take_profit.symbol) == AssetClass::Crypto {
+            return Ok(None);
         }
+        restrict::check_static(take_profit)?;
+        let stop = stop_loss
+            .stop_price
+            .ok_or_else(|| BrokerError::Invalid("the stop loss has no stop price".into()))?;
+        let symbol = alpaca_order_symbol(&take_profit.symbol).map_err(symbol_rejection)?;
+        let mut body = wire::order_body(take_profit, &symbol);
+        body["order_class"] = json!("oco");
+        if let Some(limit) = take_profit.limit_price {
+            body["take_profit"] = json!({"limit_price": limit.normalize().to_string()});
+        }
+        body["stop_loss"] = json!({"stop_price": stop.normalize().to_string()});
+        let v = self.post_order(&body, &take_profit.client_order_id).await?;
+        let tp = wire::order(&v).map_err(bad_answer)?;
+        let leg = v["legs"]
+            .as_array()
+            .and_then(|legs| {
+                legs.iter()
+                    .find(|l| l["type"] == "stop" || l["stop_price"].is_string())
+            })
+            .ok_or_else(|| bad_answer("the oco order came back without its stop leg".into()))?;
+        let mut sl = wire::order(leg).map_err(bad_answer)?;
+        // Alpaca names the leg itself; ours is what the caller knows.
+        sl.client_order_id = stop_loss.client_order_id.clone();
+        Ok(Some(ExitPair {
+            take_profit: tp,
+            stop_loss: sl,
+        }))
     }
 
     async fn get_order(&self, id: &str) -> Result<Order, BrokerError> {

@@ -294,7 +294,7 @@ async fn broker_for(
     state: &AppState,
     account: &BrokerAccountRecord,
 ) -> ApiResult<Result<Arc<dyn BrokerAdapter>, String>> {
-    Ok(crate::execution::account_broker(state, account).await)
+    Ok(crate::execution::account_broker(state, account, None).await)
 }
 
 /// A position at the broker.

@@ -10,8 +10,23 @@
 //!   every change; prices come from the market cache. `alpaca` accounts
 //!   get an `AlpacaBroker` built per job from the sealed `{key_id,
 //!   secret_key}`; their market orders are read back for up to 5 s until
-//!   filled (Alpaca answers a POST with `accepted`). Resting Alpaca orders
-//!   are not followed afterwards (no `trade_updates` stream yet).
+//!   filled (Alpaca answers a POST with `accepted`).
+//! - **Following remote orders.** Every 2 s the open rows of each Alpaca
+//!   account (whose job has finished) are compared with Alpaca (one list,
+//!   then one read per order no longer open), under an advisory lock per
+//!   account: changes are recorded with their events, a filled entry gets
+//!   its SL/TP, a filled exit cancels its sibling.
+//! - **SL/TP pairs.** Both exits go through
+//!   `BrokerAdapter::submit_exit_pair`: two linked orders at the paper
+//!   broker, one `oco` order at Alpaca for equities (two sells would hold
+//!   the same shares twice). Alpaca crypto takes neither stops nor order
+//!   classes, so the take profit rests at Alpaca and the stop's row is
+//!   `held`: the follower sends a market order when the feed price
+//!   crosses it (within its 2 s period), or cancels it when the position
+//!   is gone.
+//! - **Broker call log.** Every Alpaca HTTP exchange (secrets removed) and
+//!   every paper submit/cancel/close is stored in `broker_calls` for the
+//!   bot ([`calls`]).
 //! - **Exactly once.** Client order ids are derived from the signal (bot,
 //!   received time and the signal id's random tail), so a job run again
 //!   after a crash finds the order row it wrote (`get_order_by_client_id`)
@@ -24,17 +39,27 @@
 //!   order the broker refuses publishes `order.rejected` and rejects the
 //!   signal with the broker's reason.
 //! - **Retries.** Retryable broker errors and database errors put the job
-//!   back after 1 s, 2 s, 4 s, 8 s; after 5 attempts the job fails and
-//!   the signal is `failed`.
-//! - **Not yet.** `use_limit_orders`, `limit_offset_ticks`, the
-//!   TradersPost `quantityType` (a signal's quantity is read as contracts
-//!   under `signal_contracts`), trailing stops (placed as plain stops) and
-//!   the global SL/TP circuit breaker are not applied here.
+//!   back after 1 s, 2 s, 4 s, 8 s; after 5 attempts the job fails, the
+//!   signal is `failed` and `signal.rejected` is published with
+//!   `status: failed`.
+//! - **Sizing and prices** ([`plan`]): a TradersPost `quantityType` sizes
+//!   the entry (fixed, dollar amount, percent of equity or of the
+//!   position, risk dollars to the stop), else the bot's `sizing_mode`;
+//!   `use_limit_orders` sends entries as limits at the strategy or last
+//!   price, `limit_offset_ticks` ticks towards the market; the signal's
+//!   `timeInForce`, `cancel`, `stopLoss` and `takeProfit` are honoured;
+//!   SL/TP are based on the average fill (`use_avg_fill_for_sl_tp`) or the
+//!   alert price. Trailing stops are refused with a reason.
+//! - **Risk actions.** Cleanup and the circuit breaker's liquidation go
+//!   through [`cancel_orders`] and [`liquidate`], so their orders get
+//!   rows, events and the paper account's lock like the worker's own.
 //! - **Ticks.** A second task feeds every tick to the loaded paper brokers
 //!   so resting limit, stop, SL and TP orders fill; fills and OCO cancels
 //!   update the order rows and publish `order.filled` / `order.canceled`.
 
+mod calls;
+mod plan;
 mod worker;
 
 pub use worker::{Executor, spawn};
-pub(crate) use worker::{account_broker, save_paper};
+pub(crate) use worker::{account_broker, cancel_orders, liquidate};

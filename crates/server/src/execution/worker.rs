@@ -23,6 +23,8 @@ use tradehook_store::{
     SignalStatus, StoreError,
 };
 
+use super::calls::{CallSink, Recorded};
+use super::plan;
 use crate::api::bots::BotSettings;
 use crate::market::Market;
 use crate::state::AppState;
@@ -84,7 +86,10 @@ struct Placed {
 /// Context of the job being executed.
 struct Ctx {
     bot: BotRecord,
-    signal: SignalRecord,
+    /// The signal being traded; `None` for risk actions (liquidation).
+    signal: Option<SignalRecord>,
+    /// Why orders placed without a signal are placed.
+    reason: Option<String>,
     account_id: String,
     /// `paper` or `alpaca`, for events.
     kind: &'static str,
@@ -94,6 +99,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The same broker and account with no signal (for another row's bot).
+    fn shallow(&self) -> Ctx {
+        Ctx {
+            bot: self.bot.clone(),
+            signal: None,
+            reason: None,
+            account_id: self.account_id.clone(),
+            kind: self.kind,
+            broker: self.broker.clone(),
+            paper: self.paper.clone(),
+        }
+    }
+
     async fn book(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.paper {
             Some(p) => Some(p.book.lock().await),
@@ -104,12 +122,18 @@ impl Ctx {
 
 /// How long a market order at a remote broker is polled for its fill.
 const FILL_WAIT: Duration = Duration::from_secs(5);
+/// How often the open orders of remote accounts are read back.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+/// Orders without a signal younger than this are left to whoever placed
+/// them (a liquidation waits up to [`FILL_WAIT`] for its fills).
+const FOLLOW_SETTLE_MS: i64 = 6_000;
 
 /// The execution engine, shared by the job loop and the tick task.
 pub struct Executor {
     state: AppState,
     owner: String,
     papers: Mutex<HashMap<String, Paper>>,
+    calls: CallSink,
 }
 
 /// Starts the job loop and the tick task.
@@ -118,6 +142,7 @@ pub fn spawn(state: &AppState, workers: &TaskTracker, shutdown: &CancellationTok
         state: state.clone(),
         owner: format!("exec-{}-{:04x}", std::process::id(), rand::random::<u16>()),
         papers: Mutex::new(HashMap::new()),
+        calls: CallSink::spawn(state.store.clone(), workers, shutdown),
     });
     RUNNING.lock().expect("lock").push(Arc::downgrade(&exec));
     // Subscribe before anything runs so no tick is missed.
@@ -125,6 +150,9 @@ pub fn spawn(state: &AppState, workers: &TaskTracker, shutdown: &CancellationTok
     let stop = shutdown.clone();
     let e = exec.clone();
     workers.spawn(async move { e.job_loop(stop).await });
+    let stop = shutdown.clone();
+    let e = exec.clone();
+    workers.spawn(async move { e.follow_loop(stop).await });
     let stop = shutdown.clone();
     workers.spawn(async move { exec.tick_loop(ticks, stop).await });
 }
@@ -143,29 +171,105 @@ fn running(state: &AppState) -> Option<Arc<Executor>> {
 
 /// The broker the worker trades `account` through (for paper accounts the
 /// worker's own in-memory broker), for the risk service.
+/// Its state-changing calls are logged for `bot_id` when given.
 pub(crate) async fn account_broker(
     state: &AppState,
     account: &BrokerAccountRecord,
+    bot_id: Option<&str>,
 ) -> Result<Arc<dyn BrokerAdapter>, String> {
     let exec = running(state).ok_or("the execution worker is not running")?;
     match account.kind.as_str() {
-        "paper" => Ok(exec.paper(account).await.map_err(|Retry(e)| e)?.broker),
-        "alpaca" => exec.alpaca(account),
+        "paper" => {
+            let paper = exec.paper(account).await.map_err(|Retry(e)| e)?;
+            Ok(exec.recorded(&paper, &account.id, bot_id))
+        }
+        "alpaca" => exec.alpaca(account, bot_id),
         other => Err(format!("unknown broker kind `{other}`")),
     }
 }
 
-/// Saves a paper account after a change made outside the worker.
-pub(crate) async fn save_paper(state: &AppState, account: &BrokerAccountRecord) {
-    let Some(exec) = running(state) else { return };
-    if account.kind != "paper" {
-        return;
-    }
-    if let Ok(paper) = exec.paper(account).await
-        && let Err(Retry(e)) = exec.save(&account.id, &paper).await
+/// Cancels `orders` at the broker of `bot`'s account, each row set
+/// `canceled` with its `order.canceled` event (under the paper account's
+/// book lock, like the worker's own changes). Gives the rows canceled.
+pub(crate) async fn cancel_orders(
+    state: &AppState,
+    account: &BrokerAccountRecord,
+    bot: &BotRecord,
+    orders: &[Order],
+) -> Result<Vec<OrderRecord>, String> {
+    let exec = running(state).ok_or("the execution worker is not running")?;
+    let ctx = exec.risk_ctx(account, bot, None).await?;
+    let mut rows = Vec::new();
     {
-        tracing::warn!(account = %account.id, error = %e, "cannot save a paper account");
+        let _book = ctx.book().await;
+        for o in orders {
+            if let Err(e) = ctx.broker.cancel_order(&o.id).await {
+                tracing::warn!(order = %o.id, error = %e, "cannot cancel an order");
+                continue;
+            }
+            let canceled = canceled_state(&ctx, o).await;
+            exec.record_update(&canceled, Some(bot), ctx.kind)
+                .await
+                .map_err(|Retry(e)| e)?;
+            if let Ok(row) = state.store.get_order_by_client_id(&o.client_order_id).await
+                && row.bot_id == bot.id
+            {
+                rows.push(row);
+            }
+        }
     }
+    if let Some(paper) = &ctx.paper {
+        exec.save(&account.id, paper).await.map_err(|Retry(e)| e)?;
+    }
+    Ok(rows)
+}
+
+/// Cancels every open order of the account and closes every position
+/// with market orders that get rows (leg `exit`, the reason) and events.
+pub(crate) async fn liquidate(
+    state: &AppState,
+    account: &BrokerAccountRecord,
+    bot: &BotRecord,
+    reason: &str,
+) -> Result<(), String> {
+    let exec = running(state).ok_or("the execution worker is not running")?;
+    let open = {
+        let ctx = exec.risk_ctx(account, bot, None).await?;
+        ctx.broker
+            .list_open_orders()
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    cancel_orders(state, account, bot, &open).await?;
+    let ctx = exec.risk_ctx(account, bot, Some(reason)).await?;
+    let positions = ctx.broker.positions().await.map_err(|e| e.to_string())?;
+    let now = now_ms();
+    let mut result = Ok(());
+    for (i, p) in positions.iter().filter(|p| !p.qty.is_zero()).enumerate() {
+        let id = tradehook_brokers::client_order_id(&bot.id, now, Some(&format!("lq{i}")));
+        match exec.close(&ctx, p, &id, "exit").await {
+            Ok(placed) => {
+                if let Some(r) = placed.rejected {
+                    result = Err(format!("cannot close {}: {r}", p.symbol));
+                }
+            }
+            Err(Retry(e)) => result = Err(format!("cannot close {}: {e}", p.symbol)),
+        }
+    }
+    if let Some(paper) = &ctx.paper {
+        exec.save(&account.id, paper).await.map_err(|Retry(e)| e)?;
+    }
+    result
+}
+
+/// The broker's state of an order just canceled (canceled by hand when
+/// it cannot be read back).
+async fn canceled_state(ctx: &Ctx, o: &Order) -> Order {
+    ctx.broker.get_order(&o.id).await.unwrap_or_else(|_| {
+        let mut c = o.clone();
+        c.status = OrderStatus::Canceled;
+        c
+    })
 }
 
 fn dec(d: Decimal) -> String {
@@ -228,6 +332,16 @@ fn update_from(order: &Order) -> OrderUpdate {
         filled_qty: Some(dec(order.filled_qty)),
         filled_avg_price: order.filled_avg_price.map(dec),
         reason: None,
+    }
+}
+
+/// The reason on a stop loss that tradehook watches itself.
+const HELD_STOP: &str = "watched by tradehook: the broker cannot hold both exits, so a market order is sent when the price crosses the stop";
+
+fn broker_reason(e: &BrokerError) -> String {
+    match e {
+        BrokerError::Rejected { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -318,8 +432,55 @@ impl Executor {
         Ok(papers.entry(account.id.clone()).or_insert(fresh).clone())
     }
 
-    /// An Alpaca adapter from the account's sealed credentials.
-    fn alpaca(&self, account: &BrokerAccountRecord) -> Result<Arc<dyn BrokerAdapter>, String> {
+    /// A context for actions without a signal (cleanup, liquidation).
+    async fn risk_ctx(
+        &self,
+        account: &BrokerAccountRecord,
+        bot: &BotRecord,
+        reason: Option<&str>,
+    ) -> Result<Ctx, String> {
+        let (kind, broker, paper) = match account.kind.as_str() {
+            "paper" => {
+                let paper = self.paper(account).await.map_err(|Retry(e)| e)?;
+                let broker = self.recorded(&paper, &account.id, Some(&bot.id));
+                ("paper", broker, Some(paper))
+            }
+            "alpaca" => ("alpaca", self.alpaca(account, Some(&bot.id))?, None),
+            other => return Err(format!("unknown broker kind `{other}`")),
+        };
+        Ok(Ctx {
+            bot: bot.clone(),
+            signal: None,
+            reason: reason.map(str::to_string),
+            account_id: account.id.clone(),
+            kind,
+            broker,
+            paper,
+        })
+    }
+
+    /// The paper broker with its calls logged.
+    fn recorded(
+        &self,
+        paper: &Paper,
+        account_id: &str,
+        bot_id: Option<&str>,
+    ) -> Arc<dyn BrokerAdapter> {
+        Arc::new(Recorded {
+            inner: paper.broker.clone(),
+            sink: self.calls.clone(),
+            account_id: account_id.to_string(),
+            bot_id: bot_id.map(str::to_string),
+        })
+    }
+
+    /// An Alpaca adapter from the account's sealed credentials, every
+    /// HTTP exchange logged (for `bot_id` when given).
+    fn alpaca(
+        &self,
+        account: &BrokerAccountRecord,
+        bot_id: Option<&str>,
+    ) -> Result<Arc<dyn BrokerAdapter>, String> {
         let sealed = account
             .credentials
             .as_deref()
@@ -343,7 +504,14 @@ impl Executor {
             },
         };
         AlpacaBroker::new(config)
-            .map(|b| Arc::new(b) as Arc<dyn BrokerAdapter>)
+            .map(|b| match bot_id {
+                Some(bot) => {
+                    Arc::new(b.with_call_log(self.calls.alpaca_log(&account.id, Some(bot))))
+                        as Arc<dyn BrokerAdapter>
+                }
+                // Reads for the API's views are not logged.
+                None => Arc::new(b) as Arc<dyn BrokerAdapter>,
+            })
             .map_err(|e| format!("cannot reach Alpaca: {e}"))
     }
 
@@ -373,12 +541,30 @@ impl Executor {
         let store = &self.state.store;
         if job.attempts >= MAX_ATTEMPTS {
             tracing::warn!(job = %job.id, error, "execution failed");
+            let signal = store.get_signal(&job.signal_id).await.ok();
+            let bot = store.get_bot(&job.bot_id).await.ok();
             let mut tx = store.begin().await?;
             if tx.fail_job(&job.id, job.lease_token, error).await? {
                 let _ = tx
                     .set_signal_status(&job.signal_id, SignalStatus::Failed, Some(error))
                     .await;
+                // Subscribers hear of it like any other signal that did
+                // not trade, with `status: failed`.
+                let event = Outbox::event(
+                    "signal.rejected",
+                    json!({
+                        "signal_id": job.signal_id,
+                        "bot_id": job.bot_id,
+                        "bot_name": bot.map(|b| b.name),
+                        "symbol": signal.as_ref().map(|s| s.symbol.clone()),
+                        "action": signal.as_ref().map(|s| s.action.clone()),
+                        "status": "failed",
+                        "reason": format!("execution failed after {MAX_ATTEMPTS} attempts: {error}"),
+                    }),
+                );
+                let (seq, _) = tx.publish_event(&event).await?;
                 tx.commit().await?;
+                self.state.outbox.committed(seq);
             }
             return Ok(());
         }
@@ -473,38 +659,42 @@ impl Executor {
             "paper" => {
                 let paper = self.paper(&account).await?;
                 Ctx {
+                    broker: self.recorded(&paper, &account.id, Some(&bot.id)),
                     bot,
                     account_id: account.id.clone(),
                     kind: "paper",
-                    broker: paper.broker.clone(),
                     paper: Some(paper),
-                    signal,
+                    signal: Some(signal),
+                    reason: None,
                 }
             }
-            "alpaca" => match self.alpaca(&account) {
+            "alpaca" => match self.alpaca(&account, Some(&bot.id)) {
                 Ok(broker) => Ctx {
                     bot,
                     account_id: account.id.clone(),
                     kind: "alpaca",
                     broker,
                     paper: None,
-                    signal,
+                    signal: Some(signal),
+                    reason: None,
                 },
                 Err(reason) => return reject(signal, reason),
             },
             other => return reject(signal, format!("unknown broker kind `{other}`")),
         };
-        let outcome = self.trade(&ctx).await;
+        let outcome = self
+            .trade(&ctx, ctx.signal.as_ref().expect("set above"))
+            .await;
         // Save whatever the broker did, also when the job will be retried.
         if let Some(paper) = &ctx.paper {
             self.save(&ctx.account_id, paper).await?;
         }
         let outcome = outcome?;
-        Ok((Some(ctx.signal), outcome))
+        Ok((ctx.signal, outcome))
     }
 
-    async fn trade(&self, ctx: &Ctx) -> Step<Outcome> {
-        let parsed = match signals::parse(ctx.signal.body.as_bytes()) {
+    async fn trade(&self, ctx: &Ctx, signal: &SignalRecord) -> Step<Outcome> {
+        let parsed = match signals::parse(signal.body.as_bytes()) {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Rejected(e.to_string())),
         };
@@ -512,8 +702,23 @@ impl Executor {
             Ok(i) => i,
             Err(e) => return Ok(Outcome::Rejected(e.to_string())),
         };
+        // Trailing stops are refused rather than placed as something else.
+        let trailing = intent.order_type == OrderKind::TrailingStop
+            || intent
+                .stop_loss
+                .as_ref()
+                .is_some_and(|s| s.kind == Some(OrderKind::TrailingStop))
+            || parsed
+                .legs
+                .iter()
+                .any(|l| l.order_type == OrderKind::TrailingStop);
+        if trailing {
+            return Ok(Outcome::Rejected(
+                "trailing stop orders are not supported yet".into(),
+            ));
+        }
         let settings = BotSettings::parse(&ctx.bot.settings).unwrap_or_default();
-        let base = base_client_order_id(&ctx.bot.id, ctx.signal.received_at, &ctx.signal.id);
+        let base = base_client_order_id(&ctx.bot.id, signal.received_at, &signal.id);
         let broker = &ctx.broker;
         let symbol = parse_symbol(&intent.symbol).canonical();
         let positions = broker.positions().await.map_err(|e| Retry(e.to_string()))?;
@@ -528,6 +733,10 @@ impl Executor {
             }
         });
         let side_name = |s: Side| if s == Side::Buy { "long" } else { "short" };
+        // TradersPost `cancel: true`: the symbol's open orders go first.
+        if intent.cancel_open_orders && intent.kind != IntentKind::Cancel {
+            self.cancel_symbol_orders(ctx, &symbol, false).await?;
+        }
 
         match intent.kind {
             IntentKind::Cancel => {
@@ -624,53 +833,33 @@ impl Executor {
                     .price(&key)
                     .and_then(|p| Decimal::try_from(p.price).ok())
                     .filter(|p| *p > Decimal::ZERO);
-                let needs_price =
-                    matches!(settings.sizing_mode.as_str(), "pct_equity" | "notional");
-                let qty = match settings.sizing_mode.as_str() {
-                    "signal_contracts" => intent.quantity,
-                    "fixed_qty" => settings.fixed_qty.and_then(|q| Decimal::try_from(q).ok()),
-                    "notional" => match (settings.notional, mark) {
-                        (Some(n), Some(m)) => Decimal::try_from(n).ok().map(|n| n / m),
-                        _ => None,
-                    },
-                    _ => match mark {
-                        Some(m) => {
-                            let account =
-                                broker.account().await.map_err(|e| Retry(e.to_string()))?;
-                            Decimal::try_from(settings.base_order_pct)
-                                .ok()
-                                .map(|pct| account.equity * pct / m)
-                        }
-                        None => None,
-                    },
+                let equity = if plan::needs_equity(&settings, parsed.quantity_type) {
+                    Some(
+                        broker
+                            .account()
+                            .await
+                            .map_err(|e| Retry(e.to_string()))?
+                            .equity,
+                    )
+                } else {
+                    None
                 };
-                if needs_price && mark.is_none() {
-                    return Ok(Outcome::Rejected(format!(
-                        "no market price for {symbol} (feed symbol {key})"
-                    )));
-                }
-                let Some(qty) = qty else {
-                    return Ok(Outcome::Rejected(format!(
-                        "no size: sizing_mode {} needs a quantity",
-                        settings.sizing_mode
-                    )));
+                let market = plan::Market {
+                    mark,
+                    equity,
+                    position: position.as_ref().map(|p| p.qty.abs()),
                 };
-                let qty = round_qty(qty);
+                let qty = match plan::entry_qty(&settings, &intent, parsed.quantity_type, market) {
+                    Ok(q) => round_qty(q),
+                    Err(reason) => return Ok(Outcome::Rejected(reason)),
+                };
                 if qty <= Decimal::ZERO {
                     return Ok(Outcome::Rejected("size rounds to zero".into()));
                 }
-                // Reversal: close the opposite position first.
-                if let (Some(pos), Some(ps)) = (&position, pos_side)
-                    && ps != side
-                {
-                    self.cancel_symbol_orders(ctx, &symbol, true).await?;
-                    let placed = self
-                        .close(ctx, pos, &with_leg(&base, "cls"), "exit")
-                        .await?;
-                    if let Some(r) = placed.rejected {
-                        return Ok(Outcome::Rejected(r));
-                    }
-                }
+                let time_in_force = match plan::time_in_force(intent.time_in_force.as_deref()) {
+                    Ok(t) => t,
+                    Err(reason) => return Ok(Outcome::Rejected(reason)),
+                };
                 let (order_type, limit_price, stop_price) = match intent.order_type {
                     OrderKind::Limit if intent.limit_price.is_some() => {
                         (OrderType::Limit, intent.limit_price, None)
@@ -683,15 +872,33 @@ impl Executor {
                     {
                         (OrderType::StopLimit, intent.limit_price, intent.stop_price)
                     }
+                    _ if settings.use_limit_orders => {
+                        match plan::entry_limit_price(&settings, side, intent.price, mark) {
+                            Ok(p) => (OrderType::Limit, Some(p), None),
+                            Err(reason) => return Ok(Outcome::Rejected(reason)),
+                        }
+                    }
                     _ => (OrderType::Market, None, None),
                 };
+                // Reversal: close the opposite position first.
+                if let (Some(pos), Some(ps)) = (&position, pos_side)
+                    && ps != side
+                {
+                    self.cancel_symbol_orders(ctx, &symbol, true).await?;
+                    let placed = self
+                        .close(ctx, pos, &with_leg(&base, "cls"), "exit")
+                        .await?;
+                    if let Some(r) = placed.rejected {
+                        return Ok(Outcome::Rejected(r));
+                    }
+                }
                 let req = OrderRequest {
                     client_order_id: base.clone(),
                     symbol: symbol.clone(),
                     side,
                     qty,
                     order_type,
-                    time_in_force: TimeInForce::Gtc,
+                    time_in_force,
                     limit_price,
                     stop_price,
                 };
@@ -699,44 +906,30 @@ impl Executor {
                 if let Some(r) = placed.rejected {
                     return Ok(Outcome::Rejected(r));
                 }
-                if settings.attach_sl_tp
-                    && let Some(entry) = placed.order.filter(|o| o.status == OrderStatus::Filled)
-                {
-                    self.attach_sl_tp(ctx, &settings, &entry, &base).await?;
+                if let Some(entry) = placed.order.filter(|o| o.status == OrderStatus::Filled) {
+                    self.attach_sl_tp(ctx, &settings, Some(&intent), &entry, &base)
+                        .await?;
                 }
                 Ok(Outcome::Executed)
             }
         }
     }
 
+    /// Places the SL/TP legs of a filled entry, where
+    /// [`plan::protective_levels`] puts them (none when neither the bot nor
+    /// the signal asks for them).
     async fn attach_sl_tp(
         &self,
         ctx: &Ctx,
         settings: &BotSettings,
+        intent: Option<&signals::Intent>,
         entry: &Order,
         base: &str,
     ) -> Step<()> {
         let Some(avg) = entry.filled_avg_price else {
             return Ok(());
         };
-        let (Ok(sl), Ok(tp)) = (
-            Decimal::try_from(settings.sl_pct),
-            Decimal::try_from(settings.tp_pct),
-        ) else {
-            return Ok(());
-        };
-        let long = entry.side == Side::Buy;
-        let one = Decimal::ONE;
-        let sl_price = if long {
-            avg * (one - sl)
-        } else {
-            avg * (one + sl)
-        };
-        let tp_price = if long {
-            avg * (one + tp)
-        } else {
-            avg * (one - tp)
-        };
+        let (sl_price, tp_price) = plan::protective_levels(settings, intent, entry.side, avg);
         let exit_side = entry.side.opposite();
         let parent = self
             .state
@@ -745,21 +938,45 @@ impl Executor {
             .await
             .ok()
             .map(|o| o.id);
-        for (leg, order_type, price) in [
-            ("sl", OrderType::Stop, sl_price.round_dp(8)),
-            ("tp", OrderType::Limit, tp_price.round_dp(8)),
-        ] {
-            let req = OrderRequest {
-                client_order_id: with_leg(base, leg),
-                symbol: entry.symbol.clone(),
-                side: exit_side,
-                qty: entry.filled_qty,
-                order_type,
-                time_in_force: TimeInForce::Gtc,
-                limit_price: (order_type == OrderType::Limit).then_some(price.normalize()),
-                stop_price: (order_type == OrderType::Stop).then_some(price.normalize()),
-            };
-            self.place(ctx, req, leg, parent.as_deref()).await?;
+        let exit = |leg: &str, order_type: OrderType, price: Decimal| OrderRequest {
+            client_order_id: with_leg(base, leg),
+            symbol: entry.symbol.clone(),
+            side: exit_side,
+            qty: entry.filled_qty,
+            order_type,
+            time_in_force: TimeInForce::Gtc,
+            limit_price: (order_type == OrderType::Limit).then_some(price),
+            stop_price: (order_type == OrderType::Stop).then_some(price),
+        };
+        match (sl_price, tp_price) {
+            (Some(sl), Some(tp)) => {
+                let (tp, sl) = (
+                    exit("tp", OrderType::Limit, tp),
+                    exit("sl", OrderType::Stop, sl),
+                );
+                self.place_pair(ctx, tp, sl, parent.as_deref()).await?;
+            }
+            (Some(sl), None) => {
+                let req = exit("sl", OrderType::Stop, sl);
+                if ctx.kind == "alpaca"
+                    && tradehook_brokers::get_asset_class(&req.symbol)
+                        == tradehook_brokers::AssetClass::Crypto
+                {
+                    // Alpaca takes no stop orders for crypto.
+                    let row = self.ensure_row(ctx, &req, "sl", parent.as_deref()).await?;
+                    if row.status == OrderStatus::PendingNew.as_str() {
+                        self.set_row(ctx, &row.id, OrderStatus::Held, HELD_STOP)
+                            .await?;
+                    }
+                } else {
+                    self.place(ctx, req, "sl", parent.as_deref()).await?;
+                }
+            }
+            (None, Some(tp)) => {
+                let req = exit("tp", OrderType::Limit, tp);
+                self.place(ctx, req, "tp", parent.as_deref()).await?;
+            }
+            (None, None) => {}
         }
         Ok(())
     }
@@ -809,11 +1026,7 @@ impl Executor {
                 Err(e) if e.is_retryable() => return Err(Retry(e.to_string())),
                 Err(_) => continue,
             }
-            let canceled = broker.get_order(&o.id).await.unwrap_or_else(|_| {
-                let mut c = o.clone();
-                c.status = OrderStatus::Canceled;
-                c
-            });
+            let canceled = canceled_state(ctx, &o).await;
             self.record_update(&canceled, Some(&ctx.bot), ctx.kind)
                 .await?;
         }
@@ -858,6 +1071,106 @@ impl Executor {
         Ok(())
     }
 
+    /// The order's row, written with `order.submitted` when it is new.
+    async fn ensure_row(
+        &self,
+        ctx: &Ctx,
+        req: &OrderRequest,
+        leg: &str,
+        parent: Option<&str>,
+    ) -> Step<OrderRecord> {
+        let store = &self.state.store;
+        match store.get_order_by_client_id(&req.client_order_id).await {
+            Ok(r) => return Ok(r),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let new = NewOrder {
+            id: new_id("ord"),
+            bot_id: ctx.bot.id.clone(),
+            signal_id: ctx.signal.as_ref().map(|s| s.id.clone()),
+            broker_account_id: ctx.account_id.clone(),
+            client_order_id: req.client_order_id.clone(),
+            broker_order_id: None,
+            symbol: req.symbol.clone(),
+            side: req.side.as_str().to_string(),
+            qty: dec(req.qty),
+            order_type: req.order_type.as_str().to_string(),
+            time_in_force: req.time_in_force.as_str().to_string(),
+            limit_price: req.limit_price.map(dec),
+            stop_price: req.stop_price.map(dec),
+            status: OrderStatus::PendingNew.as_str().to_string(),
+            leg: leg.to_string(),
+            parent_order_id: parent.map(str::to_string),
+            reason: ctx.reason.clone(),
+            created_at: now_ms(),
+        };
+        let mut tx = store.begin().await?;
+        let row = tx.insert_order(&new).await?;
+        let (seq, _) = tx
+            .publish_event(&Outbox::event(
+                "order.submitted",
+                order_data(&ctx.bot, ctx.kind, &row),
+            ))
+            .await?;
+        tx.commit().await?;
+        self.state.outbox.committed(seq);
+        Ok(row)
+    }
+
+    /// Writes the broker's answer on the row, with its event.
+    async fn apply(&self, ctx: &Ctx, row_id: &str, order: &Order) -> Step<()> {
+        let mut tx = self.state.store.begin().await?;
+        let updated = tx.update_order(row_id, &update_from(order)).await?;
+        let seq = match event_for(order.status) {
+            Some(t) => Some(
+                tx.publish_event(&Outbox::event(t, order_data(&ctx.bot, ctx.kind, &updated)))
+                    .await?
+                    .0,
+            ),
+            None => None,
+        };
+        tx.commit().await?;
+        if let Some(seq) = seq {
+            self.state.outbox.committed(seq);
+        }
+        Ok(())
+    }
+
+    /// Sets a row to `status` with a reason and its event (if any).
+    async fn set_row(
+        &self,
+        ctx: &Ctx,
+        row_id: &str,
+        status: OrderStatus,
+        reason: &str,
+    ) -> Step<()> {
+        let mut tx = self.state.store.begin().await?;
+        let updated = tx
+            .update_order(
+                row_id,
+                &OrderUpdate {
+                    status: Some(status.as_str().into()),
+                    reason: Some(reason.to_string()),
+                    ..OrderUpdate::default()
+                },
+            )
+            .await?;
+        let seq = match event_for(status) {
+            Some(t) => Some(
+                tx.publish_event(&Outbox::event(t, order_data(&ctx.bot, ctx.kind, &updated)))
+                    .await?
+                    .0,
+            ),
+            None => None,
+        };
+        tx.commit().await?;
+        if let Some(seq) = seq {
+            self.state.outbox.committed(seq);
+        }
+        Ok(())
+    }
+
     /// Places one order exactly once: the row (with `order.submitted`)
     /// first, then the broker call (idempotent by client order id), then
     /// the result on the row with `order.filled` / `order.rejected`.
@@ -868,16 +1181,9 @@ impl Executor {
         leg: &str,
         parent: Option<&str>,
     ) -> Step<Placed> {
-        let store = &self.state.store;
         let broker = &ctx.broker;
-        let row = match store.get_order_by_client_id(&req.client_order_id).await {
-            Ok(r) => Some(r),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(row) = &row
-            && tradehook_store::FINAL_ORDER_STATUSES.contains(&row.status.as_str())
-        {
+        let row = self.ensure_row(ctx, &req, leg, parent).await?;
+        if tradehook_store::FINAL_ORDER_STATUSES.contains(&row.status.as_str()) {
             // Done by an earlier run of this job.
             let order = broker
                 .get_order_by_client_id(&row.client_order_id)
@@ -890,42 +1196,6 @@ impl Executor {
                     .then(|| row.reason.clone().unwrap_or_else(|| "rejected".into())),
             });
         }
-        let row = match row {
-            Some(r) => r,
-            None => {
-                let new = NewOrder {
-                    id: new_id("ord"),
-                    bot_id: ctx.bot.id.clone(),
-                    signal_id: Some(ctx.signal.id.clone()),
-                    broker_account_id: ctx.account_id.clone(),
-                    client_order_id: req.client_order_id.clone(),
-                    broker_order_id: None,
-                    symbol: req.symbol.clone(),
-                    side: req.side.as_str().to_string(),
-                    qty: dec(req.qty),
-                    order_type: req.order_type.as_str().to_string(),
-                    time_in_force: req.time_in_force.as_str().to_string(),
-                    limit_price: req.limit_price.map(dec),
-                    stop_price: req.stop_price.map(dec),
-                    status: OrderStatus::PendingNew.as_str().to_string(),
-                    leg: leg.to_string(),
-                    parent_order_id: parent.map(str::to_string),
-                    reason: None,
-                    created_at: now_ms(),
-                };
-                let mut tx = store.begin().await?;
-                let row = tx.insert_order(&new).await?;
-                let (seq, _) = tx
-                    .publish_event(&Outbox::event(
-                        "order.submitted",
-                        order_data(&ctx.bot, ctx.kind, &row),
-                    ))
-                    .await?;
-                tx.commit().await?;
-                self.state.outbox.committed(seq);
-                row
-            }
-        };
         let _book = ctx.book().await;
         // A run after a crash finds the order the broker already has.
         let known = match broker.get_order_by_client_id(&req.client_order_id).await {
@@ -945,23 +1215,7 @@ impl Executor {
         };
         match sent {
             Ok(order) => {
-                let mut tx = store.begin().await?;
-                let updated = tx.update_order(&row.id, &update_from(&order)).await?;
-                let seq = match event_for(order.status) {
-                    Some(t) => Some(
-                        tx.publish_event(&Outbox::event(
-                            t,
-                            order_data(&ctx.bot, ctx.kind, &updated),
-                        ))
-                        .await?
-                        .0,
-                    ),
-                    None => None,
-                };
-                tx.commit().await?;
-                if let Some(seq) = seq {
-                    self.state.outbox.committed(seq);
-                }
+                self.apply(ctx, &row.id, &order).await?;
                 let rejected = (order.status == OrderStatus::Rejected)
                     .then(|| "the broker rejected the order".to_string());
                 Ok(Placed {
@@ -971,35 +1225,70 @@ impl Executor {
             }
             Err(e) if e.is_retryable() => Err(Retry(e.to_string())),
             Err(e) => {
-                let reason = match &e {
-                    BrokerError::Rejected { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                let mut tx = store.begin().await?;
-                let updated = tx
-                    .update_order(
-                        &row.id,
-                        &OrderUpdate {
-                            status: Some("rejected".into()),
-                            reason: Some(reason.clone()),
-                            ..OrderUpdate::default()
-                        },
-                    )
+                let reason = broker_reason(&e);
+                self.set_row(ctx, &row.id, OrderStatus::Rejected, &reason)
                     .await?;
-                let (seq, _) = tx
-                    .publish_event(&Outbox::event(
-                        "order.rejected",
-                        order_data(&ctx.bot, ctx.kind, &updated),
-                    ))
-                    .await?;
-                tx.commit().await?;
-                self.state.outbox.committed(seq);
                 Ok(Placed {
                     order: None,
                     rejected: Some(reason),
                 })
             }
         }
+    }
+
+    /// Places a position's take profit and stop loss so that one filling
+    /// cancels the other ([`BrokerAdapter::submit_exit_pair`]). Where the
+    /// broker cannot hold both (Alpaca crypto), the take profit rests at
+    /// the broker and the stop's row is `held`: the follower watches the
+    /// feed price and sends a market order when it crosses.
+    async fn place_pair(
+        &self,
+        ctx: &Ctx,
+        tp: OrderRequest,
+        sl: OrderRequest,
+        parent: Option<&str>,
+    ) -> Step<()> {
+        let sl_row = self.ensure_row(ctx, &sl, "sl", parent).await?;
+        let tp_row = self.ensure_row(ctx, &tp, "tp", parent).await?;
+        let done = |r: &OrderRecord| {
+            tradehook_store::FINAL_ORDER_STATUSES.contains(&r.status.as_str()) || r.status == "held"
+        };
+        if done(&tp_row) && done(&sl_row) {
+            return Ok(());
+        }
+        let book = ctx.book().await;
+        // Idempotent by client order id, so a retry finds what was sent.
+        match ctx.broker.submit_exit_pair(&tp, &sl).await {
+            Ok(Some(pair)) => {
+                self.apply(ctx, &tp_row.id, &pair.take_profit).await?;
+                self.apply(ctx, &sl_row.id, &pair.stop_loss).await?;
+            }
+            Ok(None) => {
+                drop(book);
+                let placed = self.place(ctx, tp, "tp", parent).await?;
+                if placed.rejected.is_none() {
+                    self.set_row(ctx, &sl_row.id, OrderStatus::Held, HELD_STOP)
+                        .await?;
+                } else {
+                    self.set_row(
+                        ctx,
+                        &sl_row.id,
+                        OrderStatus::Canceled,
+                        "its take profit was rejected",
+                    )
+                    .await?;
+                }
+            }
+            Err(e) if e.is_retryable() => return Err(Retry(e.to_string())),
+            Err(e) => {
+                let reason = broker_reason(&e);
+                self.set_row(ctx, &tp_row.id, OrderStatus::Rejected, &reason)
+                    .await?;
+                self.set_row(ctx, &sl_row.id, OrderStatus::Rejected, &reason)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Polls a remote market order until it is final, for up to
@@ -1041,14 +1330,9 @@ impl Executor {
         }
     }
 
-    /// A resting entry filled on a tick: its SL/TP, when the bot wants
-    /// them.
-    async fn protect_filled_entry(
-        &self,
-        account_id: &str,
-        paper: &Paper,
-        order: &Order,
-    ) -> Step<()> {
+    /// A resting entry filled after its job ended (on a tick, or seen by
+    /// the follower): its SL/TP, when the bot or the signal wants them.
+    async fn protect_filled_entry(&self, account_id: &str, order: &Order) -> Step<()> {
         let store = &self.state.store;
         let row = match store.get_order_by_client_id(&order.client_order_id).await {
             Ok(r) => r,
@@ -1060,23 +1344,295 @@ impl Executor {
         };
         let bot = store.get_bot(&row.bot_id).await?;
         let settings = BotSettings::parse(&bot.settings).unwrap_or_default();
-        if !settings.attach_sl_tp || bot.paused || bot.deleted_at.is_some() {
+        if bot.paused || bot.deleted_at.is_some() {
             return Ok(());
         }
         let signal = store.get_signal(signal_id).await?;
         if signal.format == "multi_leg" {
             return Ok(());
         }
+        let intent = signals::parse(signal.body.as_bytes())
+            .ok()
+            .and_then(|p| signals::intent(&p).ok());
+        let account = store.get_broker_account(account_id).await?;
+        let mut ctx = self.risk_ctx(&account, &bot, None).await.map_err(Retry)?;
+        ctx.signal = Some(signal);
+        self.attach_sl_tp(
+            &ctx,
+            &settings,
+            intent.as_ref(),
+            order,
+            &order.client_order_id,
+        )
+        .await
+    }
+
+    /// Follows the open orders of remote (Alpaca) accounts: every
+    /// [`FOLLOW_EVERY`] each account's open rows are compared with the
+    /// broker (one list call, then one read per order no longer open),
+    /// changes are recorded with their events, a filled entry gets its
+    /// SL/TP and a filled SL or TP leg cancels its sibling (tradehook
+    /// manages these pairs itself: Alpaca takes no brackets for crypto).
+    /// One replica follows an account at a time (advisory lock).
+    async fn follow_loop(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(FOLLOW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(Retry(e)) = self.follow_pass().await {
+                tracing::warn!(error = %e, "cannot follow remote orders");
+            }
+        }
+    }
+
+    async fn follow_pass(&self) -> Step<()> {
+        let store = &self.state.store;
+        let settle = now_ms() - FOLLOW_SETTLE_MS;
+        let mut by_account: HashMap<String, Vec<OrderRecord>> = HashMap::new();
+        for row in store.open_orders(None).await? {
+            // An order is its job's to follow until the job has decided
+            // the signal (a signal-less order: for a few seconds).
+            let settled = match &row.signal_id {
+                Some(id) => match store.get_signal(id).await {
+                    Ok(s) => !matches!(
+                        SignalStatus::parse(&s.status),
+                        Some(SignalStatus::Accepted | SignalStatus::Executing)
+                    ),
+                    Err(StoreError::NotFound) => true,
+                    Err(e) => return Err(e.into()),
+                },
+                None => row.created_at <= settle,
+            };
+            if settled {
+                by_account
+                    .entry(row.broker_account_id.clone())
+                    .or_default()
+                    .push(row);
+            }
+        }
+        for (account_id, rows) in by_account {
+            let account = store.get_broker_account(&account_id).await?;
+            if account.kind != "alpaca" {
+                continue;
+            }
+            let key = tradehook_store::locks::lock_key(&format!("follow:{account_id}"));
+            let Some(lock) = store.try_advisory_lock(key).await? else {
+                continue;
+            };
+            let done = self.follow_account(&account, rows).await;
+            lock.release().await;
+            if let Err(Retry(e)) = done {
+                tracing::warn!(account = %account_id, error = %e, "cannot follow an account's orders");
+            }
+        }
+        Ok(())
+    }
+
+    async fn follow_account(
+        &self,
+        account: &BrokerAccountRecord,
+        rows: Vec<OrderRecord>,
+    ) -> Step<()> {
+        let store = &self.state.store;
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let bot = store.get_bot(&first.bot_id).await?;
+        let ctx = self.risk_ctx(account, &bot, None).await.map_err(Retry)?;
+        let open = ctx
+            .broker
+            .list_open_orders()
+            .await
+            .map_err(|e| Retry(e.to_string()))?;
+        for row in rows {
+            if row.status == OrderStatus::Held.as_str() {
+                self.watch_stop(&ctx, &row).await?;
+                continue;
+            }
+            let at_broker = open.iter().find(|o| {
+                o.client_order_id == row.client_order_id
+                    || row.broker_order_id.as_deref() == Some(o.id.as_str())
+            });
+            let order = match (at_broker, &row.broker_order_id) {
+                (Some(o), _) => Some(o.clone()),
+                (None, Some(id)) => match ctx.broker.get_order(id).await {
+                    Ok(o) => Some(o),
+                    Err(BrokerError::NotFound) => None,
+                    Err(e) => return Err(Retry(e.to_string())),
+                },
+                (None, None) => ctx
+                    .broker
+                    .get_order_by_client_id(&row.client_order_id)
+                    .await
+                    .map_err(|e| Retry(e.to_string()))?,
+            };
+            let Some(mut order) = order else { continue };
+            // The leg of an oco carries the broker's own client id.
+            order.client_order_id = row.client_order_id.clone();
+            if order.status.as_str() == row.status {
+                continue;
+            }
+            self.record_update(&order, None, "alpaca").await?;
+            if order.status != OrderStatus::Filled {
+                continue;
+            }
+            match oco_leg(&order.client_order_id) {
+                Some((group, leg)) => {
+                    let sibling = with_leg(group, if leg == "sl" { "tp" } else { "sl" });
+                    self.cancel_sibling(&ctx, &open, &sibling).await?;
+                }
+                None => self.protect_filled_entry(&account.id, &order).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels the other exit of a filled one: at the broker when it rests
+    /// there, else (a held stop) just its row.
+    async fn cancel_sibling(&self, ctx: &Ctx, open: &[Order], client_order_id: &str) -> Step<()> {
+        let row = match self
+            .state
+            .store
+            .get_order_by_client_id(client_order_id)
+            .await
+        {
+            Ok(r) => r,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if row.status == OrderStatus::Held.as_str() {
+            let bot = self.state.store.get_bot(&row.bot_id).await?;
+            let ctx = Ctx {
+                bot,
+                ..ctx.shallow()
+            };
+            return self
+                .set_row(
+                    &ctx,
+                    &row.id,
+                    OrderStatus::Canceled,
+                    "the other exit filled",
+                )
+                .await;
+        }
+        let other = open.iter().find(|o| {
+            o.client_order_id == row.client_order_id
+                || row.broker_order_id.as_deref() == Some(o.id.as_str())
+        });
+        if let Some(other) = other {
+            match ctx.broker.cancel_order(&other.id).await {
+                Ok(()) => {
+                    let mut canceled = canceled_state(ctx, other).await;
+                    canceled.client_order_id = row.client_order_id.clone();
+                    self.record_update(&canceled, None, ctx.kind).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(order = %other.id, error = %e, "cannot cancel the other exit");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A stop loss tradehook holds: when the feed price crosses it, the
+    /// take profit is canceled and a market order closes the position
+    /// (under the stop's client order id, so it is sent once). A stop
+    /// whose position is gone is canceled.
+    async fn watch_stop(&self, ctx: &Ctx, row: &OrderRecord) -> Step<()> {
+        let store = &self.state.store;
+        let bot = store.get_bot(&row.bot_id).await?;
         let ctx = Ctx {
             bot,
-            signal,
-            account_id: account_id.to_string(),
-            kind: "paper",
-            broker: paper.broker.clone(),
-            paper: Some(paper.clone()),
+            ..ctx.shallow()
         };
-        self.attach_sl_tp(&ctx, &settings, order, &order.client_order_id)
+        let (Some(stop), Ok(qty)) = (
+            row.stop_price
+                .as_deref()
+                .and_then(|p| p.parse::<Decimal>().ok()),
+            row.qty.parse::<Decimal>(),
+        ) else {
+            return Ok(());
+        };
+        let side = if row.side == "buy" {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let positions = ctx
+            .broker
+            .positions()
             .await
+            .map_err(|e| Retry(e.to_string()))?;
+        let held = positions
+            .iter()
+            .any(|p| same_instrument(&p.symbol, &row.symbol) && !p.qty.is_zero());
+        if !held {
+            return self
+                .set_row(
+                    &ctx,
+                    &row.id,
+                    OrderStatus::Canceled,
+                    "no position left to protect",
+                )
+                .await;
+        }
+        let Some(price) = self
+            .state
+            .market
+            .price(&price_key(&row.symbol))
+            .and_then(|p| Decimal::try_from(p.price).ok())
+        else {
+            return Ok(());
+        };
+        let crossed = match side {
+            Side::Sell => price <= stop,
+            Side::Buy => price >= stop,
+        };
+        if !crossed {
+            return Ok(());
+        }
+        if let Some((group, _)) = oco_leg(&row.client_order_id) {
+            let open = ctx
+                .broker
+                .list_open_orders()
+                .await
+                .map_err(|e| Retry(e.to_string()))?;
+            self.cancel_sibling(&ctx, &open, &with_leg(group, "tp"))
+                .await?;
+        }
+        let req = OrderRequest {
+            client_order_id: row.client_order_id.clone(),
+            symbol: row.symbol.clone(),
+            side,
+            qty,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            limit_price: None,
+            stop_price: None,
+        };
+        let sent = match ctx
+            .broker
+            .get_order_by_client_id(&req.client_order_id)
+            .await
+        {
+            Ok(Some(o)) => Ok(o),
+            Ok(None) => ctx.broker.submit_order(&req).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(order) => {
+                let order = self.await_fill(&ctx, order).await;
+                self.apply(&ctx, &row.id, &order).await
+            }
+            Err(e) if e.is_retryable() => Err(Retry(e.to_string())),
+            Err(e) => {
+                self.set_row(&ctx, &row.id, OrderStatus::Rejected, &broker_reason(&e))
+                    .await
+            }
+        }
     }
 
     async fn on_tick(&self, symbol: &str, price: f64, ts: i64) {
@@ -1112,7 +1668,7 @@ impl Executor {
                 .iter()
                 .filter(|o| oco_leg(&o.client_order_id).is_none())
             {
-                if let Err(Retry(e)) = self.protect_filled_entry(&account_id, &paper, order).await {
+                if let Err(Retry(e)) = self.protect_filled_entry(&account_id, order).await {
                     tracing::warn!(error = %e, "cannot place SL/TP for a filled entry");
                 }
             }

@@ -28,17 +28,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tradehook_brokers::{
-    BrokerAdapter, Decimal, OrderRequest, OrderStatus, OrderType, TimeInForce, client_order_id,
-    oco_leg, same_instrument,
-};
-use tradehook_core::ids::new_id;
+use tradehook_brokers::{BrokerAdapter, Decimal, oco_leg, same_instrument};
 use tradehook_core::time::now_ms;
 use tradehook_delivery::Outbox;
 use tradehook_store::locks::lock_key;
-use tradehook_store::{
-    BotFilter, BotPatch, BotRecord, EquitySnapshot, NewOrder, OrderUpdate, StoreError,
-};
+use tradehook_store::{BotFilter, BotPatch, BotRecord, EquitySnapshot, StoreError};
 use utoipa::ToSchema;
 
 use crate::api::bots::BotSettings;
@@ -128,7 +122,7 @@ async fn broker_of(
         .get_broker_account(&bot.broker_account_id)
         .await
         .map_err(|e| e.to_string())?;
-    let broker = crate::execution::account_broker(state, &account).await?;
+    let broker = crate::execution::account_broker(state, &account, Some(&bot.id)).await?;
     Ok((account, broker))
 }
 
@@ -147,41 +141,13 @@ async fn publish(state: &AppState, kind: &str, data: Value) {
     }
 }
 
-/// Sets the row of a canceled order (when it has one for this bot).
-async fn mark_canceled(
-    state: &AppState,
-    bot: &BotRecord,
-    client_order_id: &str,
-) -> Option<CanceledOrder> {
-    let row = state
-        .store
-        .get_order_by_client_id(client_order_id)
-        .await
-        .ok()?;
-    if row.bot_id != bot.id {
-        return None;
-    }
-    let update = OrderUpdate {
-        status: Some(OrderStatus::Canceled.as_str().to_string()),
-        ..OrderUpdate::default()
-    };
-    if let Err(e) = state.store.update_order(&row.id, &update).await {
-        tracing::warn!(order = %row.id, error = %e, "cannot mark an order canceled");
-    }
-    Some(CanceledOrder {
-        order_id: row.id,
-        client_order_id: row.client_order_id,
-        symbol: row.symbol,
-    })
-}
-
 /// Cancels the bot's SL/TP legs whose symbol has no position, with one
 /// `cleanup.orders_canceled` event when any was canceled.
 pub async fn cleanup_bot(state: &AppState, bot: &BotRecord) -> Result<Vec<CanceledOrder>, String> {
     let (account, broker) = broker_of(state, bot).await?;
     let positions = broker.positions().await.map_err(|e| e.to_string())?;
     let open = broker.list_open_orders().await.map_err(|e| e.to_string())?;
-    let mut canceled = Vec::new();
+    let mut orphans = Vec::new();
     for o in open {
         if oco_leg(&o.client_order_id).is_none()
             || positions
@@ -192,19 +158,21 @@ pub async fn cleanup_bot(state: &AppState, bot: &BotRecord) -> Result<Vec<Cancel
         }
         // Only this bot's orders.
         match state.store.get_order_by_client_id(&o.client_order_id).await {
-            Ok(row) if row.bot_id == bot.id => {}
+            Ok(row) if row.bot_id == bot.id => orphans.push(o),
             _ => continue,
         }
-        if let Err(e) = broker.cancel_order(&o.id).await {
-            tracing::warn!(order = %o.id, error = %e, "cleanup: cannot cancel an order");
-            continue;
-        }
-        if let Some(c) = mark_canceled(state, bot, &o.client_order_id).await {
-            canceled.push(c);
-        }
     }
+    let canceled: Vec<CanceledOrder> =
+        crate::execution::cancel_orders(state, &account, bot, &orphans)
+            .await?
+            .into_iter()
+            .map(|row| CanceledOrder {
+                order_id: row.id,
+                client_order_id: row.client_order_id,
+                symbol: row.symbol,
+            })
+            .collect();
     if !canceled.is_empty() {
-        crate::execution::save_paper(state, &account).await;
         publish(
             state,
             "cleanup.orders_canceled",
@@ -245,85 +213,6 @@ pub async fn thin_pass(state: &AppState) {
     {
         tracing::warn!(error = %e, "cannot thin equity snapshots");
     }
-}
-
-/// Cancels every open order and closes every position of the bot's
-/// account, writing order rows for the closing orders.
-async fn liquidate(
-    state: &AppState,
-    bot: &BotRecord,
-    account: &tradehook_store::BrokerAccountRecord,
-    broker: &Arc<dyn BrokerAdapter>,
-) -> Result<(), String> {
-    let open = broker.list_open_orders().await.map_err(|e| e.to_string())?;
-    for o in open {
-        if broker.cancel_order(&o.id).await.is_ok() {
-            mark_canceled(state, bot, &o.client_order_id).await;
-        }
-    }
-    let positions = broker.positions().await.map_err(|e| e.to_string())?;
-    for p in positions.into_iter().filter(|p| !p.qty.is_zero()) {
-        let side = if p.qty > Decimal::ZERO {
-            tradehook_brokers::Side::Sell
-        } else {
-            tradehook_brokers::Side::Buy
-        };
-        let req = OrderRequest {
-            client_order_id: client_order_id(&bot.id, now_ms(), Some("liq")),
-            symbol: p.symbol.clone(),
-            side,
-            qty: p.qty.abs(),
-            order_type: OrderType::Market,
-            time_in_force: TimeInForce::Gtc,
-            limit_price: None,
-            stop_price: None,
-        };
-        let row = state
-            .store
-            .insert_order(&NewOrder {
-                id: new_id("ord"),
-                bot_id: bot.id.clone(),
-                signal_id: None,
-                broker_account_id: account.id.clone(),
-                client_order_id: req.client_order_id.clone(),
-                broker_order_id: None,
-                symbol: req.symbol.clone(),
-                side: req.side.as_str().to_string(),
-                qty: req.qty.normalize().to_string(),
-                order_type: req.order_type.as_str().to_string(),
-                time_in_force: req.time_in_force.as_str().to_string(),
-                limit_price: None,
-                stop_price: None,
-                status: OrderStatus::PendingNew.as_str().to_string(),
-                leg: "exit".into(),
-                parent_order_id: None,
-                reason: Some("global stop".into()),
-                created_at: now_ms(),
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let update = match broker.submit_order(&req).await {
-            Ok(order) => OrderUpdate {
-                status: Some(order.status.as_str().to_string()),
-                broker_order_id: Some(order.id.clone()),
-                filled_qty: Some(order.filled_qty.normalize().to_string()),
-                filled_avg_price: order.filled_avg_price.map(|d| d.normalize().to_string()),
-                reason: None,
-            },
-            Err(e) => OrderUpdate {
-                status: Some("rejected".into()),
-                reason: Some(e.to_string()),
-                ..OrderUpdate::default()
-            },
-        };
-        state
-            .store
-            .update_order(&row.id, &update)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    crate::execution::save_paper(state, account).await;
-    Ok(())
 }
 
 /// The global SL/TP breaker; remembers which bots are above their TP so
@@ -403,13 +292,13 @@ impl Breaker {
         let sl = pct(settings.global_sl_pct);
         let tp = pct(settings.global_tp_pct);
         if equity <= base * sl {
-            liquidate(state, bot, &account, &broker).await?;
             let reason = format!(
                 "global stop loss: equity {} at or below {} of the base {}",
                 equity.normalize(),
                 sl.normalize(),
                 base.normalize()
             );
+            crate::execution::liquidate(state, &account, bot, &reason).await?;
             let changed = state
                 .store
                 .set_bot_paused(&bot.id, true, Some(&reason))
@@ -437,7 +326,13 @@ impl Breaker {
             let first = self.above_tp.lock().expect("lock").insert(bot.id.clone());
             if first {
                 if settings.global_tp_liquidate {
-                    liquidate(state, bot, &account, &broker).await?;
+                    let reason = format!(
+                        "global take profit: equity {} at or above {} of the base {}",
+                        equity.normalize(),
+                        tp.normalize(),
+                        base.normalize()
+                    );
+                    crate::execution::liquidate(state, &account, bot, &reason).await?;
                 }
                 publish(
                     state,
