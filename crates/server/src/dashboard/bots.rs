@@ -148,7 +148,7 @@ async fn render_list(
                 } }
             } }
             @if let Some(next) = page["next"].as_str() {
-                p.pager { a href={ "/ui/bots?after=" (urlencode(next)) } { "Next page →" } }
+                p.pager { a href={ "/ui/bots?after=" (urlencode(next)) } title="The next 50 bots" { "Next page →" } }
             }
         }
         h2 { "Create a bot" }

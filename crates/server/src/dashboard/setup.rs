@@ -51,7 +51,7 @@ pub async fn index(session: Session, Query(q): Query<ListQuery>) -> Result<Marku
                 } }
             } }
             @if let Some(next) = page["next"].as_str() {
-                p.pager { a href={ "/ui/setup?after=" (urlencode(next)) } { "Next page →" } }
+                p.pager { a href={ "/ui/setup?after=" (urlencode(next)) } title="The next 50 bots" { "Next page →" } }
             }
         }
     };
