@@ -113,7 +113,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(public)
         .split_for_parts();
 
-    let hooks = crate::hooks::router();
+    let hooks = crate::hooks::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::hooks_ip::guard,
+    ));
 
     let docs = Router::<AppState>::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi.clone()))

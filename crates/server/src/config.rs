@@ -237,6 +237,16 @@ pub const ENV_VARS: &[(&str, &str, EnvKind)] = &[
         EnvKind::Parsed,
     ),
     (
+        "TRADEHOOK_TRADINGVIEW_ALLOWED_IPS",
+        "tradingview.allowed_ips",
+        EnvKind::Text,
+    ),
+    (
+        "TRADEHOOK_TRADINGVIEW_TRUSTED_PROXIES",
+        "tradingview.trusted_proxies",
+        EnvKind::Text,
+    ),
+    (
         "TRADEHOOK_HYPERLIQUID_WS_URL",
         "hyperliquid.ws_url",
         EnvKind::Text,
@@ -323,7 +333,19 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub market: MarketConfig,
     pub rules: RulesConfig,
+    pub tradingview: TradingViewConfig,
     pub hyperliquid: HyperliquidConfig,
+}
+
+/// The TradingView intake (`/hooks/tradingview/{token}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradingViewConfig {
+    /// Comma-separated addresses or CIDR networks allowed to post
+    /// signals; empty allows any.
+    pub allowed_ips: String,
+    /// Comma-separated proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -678,6 +700,21 @@ impl Config {
                 &quoted(&self.delivery.allow_networks),
                 &format!("a comma-separated CIDR list: {e}"),
             );
+        }
+        for (key, value) in [
+            ("tradingview.allowed_ips", &self.tradingview.allowed_ips),
+            (
+                "tradingview.trusted_proxies",
+                &self.tradingview.trusted_proxies,
+            ),
+        ] {
+            if let Err(e) = crate::hooks_ip::parse_networks(value) {
+                bad(
+                    key,
+                    &quoted(value),
+                    &format!("comma-separated IP addresses or CIDR networks: {e}"),
+                );
+            }
         }
         if let Err(e) = self.delivery.schedule() {
             bad(

@@ -44,6 +44,9 @@ pub enum ApiError {
     InvalidSecret,
     #[error("{0}")]
     Forbidden(String),
+    /// The intake's source-address allowlist refused the client.
+    #[error("the address {0} may not send signals")]
+    IpNotAllowed(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::RevokedKey => (StatusCode::UNAUTHORIZED, "revoked_api_key"),
             ApiError::InvalidSecret => (StatusCode::UNAUTHORIZED, "invalid_secret"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::IpNotAllowed(_) => (StatusCode::FORBIDDEN, "ip_not_allowed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code.as_str()),

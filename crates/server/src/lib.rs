@@ -15,6 +15,7 @@ pub mod error;
 pub mod evaluator;
 pub mod execution;
 pub mod hooks;
+pub mod hooks_ip;
 pub mod http;
 pub mod indicators_cli;
 pub mod market;

@@ -352,3 +352,61 @@ async fn intake_errors_are_4xx_with_their_codes() {
     assert_eq!(paused["data"][0]["data"]["bot_id"], id);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_source_allowlist_believes_forwarded_for_only_from_trusted_proxies() {
+    let db = TestDb::sqlite().await;
+    // The test client connects from 127.0.0.1.
+    let app = TestApp::start_with(&db, |c| {
+        c.tradingview.allowed_ips = "52.89.214.238, 34.212.75.30".into();
+        c.tradingview.trusted_proxies = "127.0.0.1".into();
+    })
+    .await;
+    let bot = paper_bot(&app, json!({})).await;
+    let token = bot["token"].as_str().unwrap();
+    let post = |xff: Option<&'static str>, body: String| {
+        let mut req = app
+            .post(&format!("/hooks/tradingview/{token}"))
+            .header("content-type", "text/plain")
+            .body(body);
+        if let Some(x) = xff {
+            req = req.header("x-forwarded-for", x);
+        }
+        req.send()
+    };
+    // The proxy itself is not TradingView.
+    let (status, body) = error_code(post(None, STRATEGY.into()).await.unwrap()).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "ip_not_allowed");
+    // A forged address on the left does not help: the proxy appended the
+    // real one.
+    let forged = post(Some("52.89.214.238, 203.0.113.7"), STRATEGY.into())
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    // TradingView behind the proxy.
+    let ok = post(Some("52.89.214.238"), STRATEGY.into()).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    // Refused requests stored nothing: one signal, the accepted one.
+    let signals = get_json(&app, "/api/v1/signals").await;
+    assert_eq!(signals["data"].as_array().unwrap().len(), 1, "{signals}");
+    app.stop().await;
+
+    // Without trusted proxies the header is ignored: the peer decides.
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start_with(&db, |c| {
+        c.tradingview.allowed_ips = "52.89.214.238".into();
+    })
+    .await;
+    let bot = paper_bot(&app, json!({})).await;
+    let token = bot["token"].as_str().unwrap();
+    let spoofed = app
+        .post(&format!("/hooks/tradingview/{token}"))
+        .header("x-forwarded-for", "52.89.214.238")
+        .body(STRATEGY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 403);
+    app.stop().await;
+}

@@ -139,15 +139,21 @@ fn form_from_bot(bot: &Value) -> FormData {
 }
 
 /// The settings object from the form.
-fn settings_from_form(f: &FormData) -> Value {
-    let mut s = Map::new();
+/// The settings object from the form, over the bot's current settings:
+/// a setting this form does not know yet (added to the API later) keeps
+/// its value instead of falling back to its default. A blank number is
+/// left out, so the API applies its default.
+fn settings_from_form(f: &FormData, current: &Value) -> Value {
+    let mut s: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
     s.insert(
         "sizing_mode".into(),
         f.text("settings.sizing_mode").unwrap_or_default().into(),
     );
     for (k, _, _) in NUMBERS {
         let v = f.number(&format!("settings.{k}"));
-        if !v.is_null() {
+        if v.is_null() {
+            s.remove(*k);
+        } else {
             s.insert((*k).into(), v);
         }
     }
@@ -307,7 +313,7 @@ pub async fn save(Path(id): Path<String>, posted: Posted) -> Result<Response, Pa
         "broker_account_id": f.text("broker_account_id").unwrap_or_default(),
         "allowed_symbols": f.list("allowed_symbols"),
     });
-    let settings = settings_from_form(f);
+    let settings = settings_from_form(f, &bot["settings"]);
     if !same_settings(&settings, &bot["settings"]) {
         body["settings"] = settings;
     }
@@ -334,12 +340,30 @@ mod tests {
             "settings": serde_json::to_value(crate::api::bots::BotSettings::default()).unwrap()});
         let f = form_from_bot(&bot);
         assert_eq!(f.text("allowed_symbols").as_deref(), Some("BTCUSD, ETHUSD"));
-        assert!(same_settings(&settings_from_form(&f), &bot["settings"]));
+        assert!(same_settings(
+            &settings_from_form(&f, &bot["settings"]),
+            &bot["settings"]
+        ));
         let mut changed = f.clone();
         changed.0.insert("settings.sl_pct".into(), "0.05".into());
         assert!(!same_settings(
-            &settings_from_form(&changed),
+            &settings_from_form(&changed, &bot["settings"]),
             &bot["settings"]
         ));
+    }
+
+    #[test]
+    fn settings_the_form_does_not_know_are_kept() {
+        let mut current = serde_json::to_value(crate::api::bots::BotSettings::default()).unwrap();
+        current["future_setting"] = json!(7);
+        let bot = json!({"settings": current});
+        let mut f = form_from_bot(&bot);
+        f.0.remove("settings.base_order_pct");
+        let sent = settings_from_form(&f, &bot["settings"]);
+        assert_eq!(sent["future_setting"], 7);
+        assert!(
+            sent.get("base_order_pct").is_none(),
+            "blank: the API's default"
+        );
     }
 }
