@@ -9,6 +9,14 @@
 //! paused bot (the signal is recorded as rejected). Only a database outage
 //! answers 503, which TradingView retries. A resend within the dedupe
 //! window answers 200 with `"duplicate": true` and the first signal's id.
+//!
+//! The bot is found by its token through the store's cache
+//! ([`tradehook_store::Store::find_bot_by_token_hash_cached`]): a pause,
+//! rotation or deletion made through this process applies to the next
+//! signal; one made by another replica within a second (the execution
+//! worker reads the bot again, so a paused bot's signal is still refused
+//! there). On SQLite, concurrent intakes share a commit (see
+//! `Store::accept_signal`); each is answered after its own commit.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -116,7 +124,7 @@ async fn intake(
     }
     let bot = state
         .store
-        .find_bot_by_token_hash(&token_hash(token))
+        .find_bot_by_token_hash_cached(&token_hash(token))
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .ok_or_else(not_found)?;

@@ -57,9 +57,10 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
+/// An enabled endpoint's subscription, as [`Tx::publish_event`] matches it.
 #[derive(sqlx::FromRow)]
-struct Subscriber {
-    id: String,
+pub(crate) struct Subscriber {
+    pub(crate) id: String,
     event_types: String,
     filter_symbols: Option<String>,
     filter_rule_ids: Option<String>,
@@ -67,7 +68,7 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    fn wants(&self, event: &Event) -> bool {
+    pub(crate) fn wants(&self, event: &Event) -> bool {
         let patterns: Vec<String> = serde_json::from_str(&self.event_types).unwrap_or_default();
         let type_ok = patterns
             .iter()
@@ -93,9 +94,31 @@ impl Tx {
     /// endpoint. Returns the event's sequence number and the number of
     /// deliveries created.
     pub async fn publish_event(&mut self, event: &Event) -> Result<(i64, usize)> {
+        let subscribers = self.subscribers().await?;
+        self.publish_event_to_subscribers(event, &subscribers).await
+    }
+
+    /// The enabled endpoints' subscriptions as this transaction sees them,
+    /// for publishing several events with
+    /// [`Tx::publish_event_to_subscribers`] (the intake's group commit):
+    /// read once per transaction instead of once per event.
+    pub(crate) async fn subscribers(&mut self) -> Result<Vec<Subscriber>> {
+        Ok(on_tx!(self, conn => {
+            sqlx::query_as(SUBSCRIBERS_SQL).fetch_all(&mut *conn).await?
+        }))
+    }
+
+    /// [`Tx::publish_event`] with the subscriptions already read in this
+    /// transaction by [`Tx::subscribers`] (nothing else in the
+    /// transaction may change endpoints in between).
+    pub(crate) async fn publish_event_to_subscribers(
+        &mut self,
+        event: &Event,
+        subscribers: &[Subscriber],
+    ) -> Result<(i64, usize)> {
         let data = serde_json::to_string(&event.data).expect("JSON values serialise");
-        let (seq, subscribers) = on_tx!(self, conn => {
-            let seq: i64 = sqlx::query_scalar(
+        let seq: i64 = on_tx!(self, conn => {
+            sqlx::query_scalar(
                 "INSERT INTO events (id, event_type, created_at, data) VALUES ($1, $2, $3, $4) RETURNING seq",
             )
             .bind(&event.id)
@@ -103,14 +126,7 @@ impl Tx {
             .bind(event.timestamp_ms)
             .bind(&data)
             .fetch_one(&mut *conn)
-            .await?;
-            let subscribers: Vec<Subscriber> = sqlx::query_as(
-                "SELECT id, event_types, filter_symbols, filter_rule_ids, filter_bot_ids
-                 FROM endpoints WHERE enabled",
-            )
-            .fetch_all(&mut *conn)
-            .await?;
-            (seq, subscribers)
+            .await?
         });
         let targets: Vec<&str> = subscribers
             .iter()
@@ -146,6 +162,10 @@ impl Tx {
         Ok(())
     }
 }
+
+pub(crate) const SUBSCRIBERS_SQL: &str =
+    "SELECT id, event_types, filter_symbols, filter_rule_ids, filter_bot_ids
+     FROM endpoints WHERE enabled";
 
 const EVENT_COLUMNS: &str = "seq, id, event_type, created_at, data";
 

@@ -134,6 +134,8 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// The intake's group commit (SQLite) and bot cache, shared by clones.
+    pub(crate) intake: std::sync::Arc<trading::IntakeState>,
 }
 
 impl Store {
@@ -170,7 +172,10 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            intake: Default::default(),
+        })
     }
 
     pub fn kind(&self) -> BackendKind {

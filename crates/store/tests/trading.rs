@@ -1262,3 +1262,124 @@ backend_test!(equity_snapshots_and_thinning, |db| {
         ]
     );
 });
+
+backend_test!(a_burst_of_signals_is_taken_in_with_exact_dedupe, |db| {
+    // On SQLite concurrent intakes share transactions (the group commit);
+    // each must still get exactly what it would get alone.
+    let s = &db.store;
+    let bot_id = setup_bot(s).await;
+    s.insert_endpoint(&endpoint("ep_signals", &["signal.*"]))
+        .await
+        .unwrap();
+    // A key held for good, and one whose window ended at 5,000.
+    let SignalOutcome::Accepted { signal: held, .. } =
+        accept(s, &new_signal(&bot_id, "held", 1_000)).await
+    else {
+        panic!("accepted");
+    };
+    let mut expiring = new_signal(&bot_id, "expired", 1_000);
+    expiring.dedupe_expires_at = 5_000;
+    accept(s, &expiring).await;
+
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(42));
+    let mut tasks = Vec::new();
+    for i in 0..42 {
+        let mut new = match i {
+            0 => new_signal(&bot_id, "held", 10_000),
+            1 => new_signal(&bot_id, "expired", 10_000),
+            _ => new_signal(&bot_id, &format!("burst-{i}"), 10_000),
+        };
+        if i % 5 == 4 {
+            new.status = SignalStatus::Rejected;
+            new.reason = Some("symbol_not_allowed".into());
+        }
+        let (store, start) = (s.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            (i, store.accept_signal(&new, signal_event).await.unwrap())
+        }));
+    }
+    let mut seqs = Vec::new();
+    let (mut accepted, mut rejected) = (0, 0);
+    for t in tasks {
+        let (i, outcome) = t.await.unwrap();
+        match (i, outcome) {
+            (0, SignalOutcome::Duplicate { original_signal_id }) => {
+                assert_eq!(original_signal_id, held.id)
+            }
+            (
+                _,
+                SignalOutcome::Accepted {
+                    signal,
+                    event_seq,
+                    job_id,
+                },
+            ) if i % 5 != 4 => {
+                assert_eq!(s.get_signal(&signal.id).await.unwrap(), signal);
+                assert_eq!(s.get_job(&job_id).await.unwrap().signal_id, signal.id);
+                seqs.push(event_seq);
+                accepted += 1;
+            }
+            (_, SignalOutcome::Rejected { signal, event_seq }) if i % 5 == 4 => {
+                assert_eq!(s.get_signal(&signal.id).await.unwrap(), signal);
+                assert!(s.jobs_for_signal(&signal.id).await.unwrap().is_empty());
+                seqs.push(event_seq);
+                rejected += 1;
+            }
+            (i, other) => panic!("signal {i}: {other:?}"),
+        }
+    }
+    // 41 stored (the expired key was taken over), 8 of them rejected.
+    assert_eq!((accepted, rejected), (33, 8));
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 41, "one event each");
+    assert_eq!(signal_count(s).await, 43);
+    assert_eq!(event_count(s).await, 43);
+    assert_eq!(s.job_backlog(i64::MAX).await.unwrap().0, 2 + 33);
+    let deliveries = s
+        .list_deliveries(&DeliveryFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 43, "one delivery per event");
+});
+
+backend_test!(cached_bot_lookups_see_writes_at_once, |db| {
+    let s = &db.store;
+    let a = s.insert_broker_account(&account("paper-1")).await.unwrap();
+    let new = bot("bot-1", &a.id);
+    let b = s.insert_bot(&new).await.unwrap();
+    let cached = |h: String| async move { s.find_bot_by_token_hash_cached(&h).await.unwrap() };
+    assert_eq!(cached(new.token_hash.clone()).await, Some(b.clone()));
+    assert_eq!(cached(new.token_hash.clone()).await, Some(b.clone()));
+
+    s.set_bot_paused(&b.id, true, Some("manual")).await.unwrap();
+    assert!(cached(new.token_hash.clone()).await.unwrap().paused);
+    s.set_bot_paused(&b.id, false, None).await.unwrap();
+    assert!(!cached(new.token_hash.clone()).await.unwrap().paused);
+
+    let patch = BotPatch {
+        allowed_symbols: Some(vec!["TSLA".into()]),
+        ..Default::default()
+    };
+    s.update_bot(&b.id, &patch).await.unwrap();
+    assert_eq!(
+        cached(new.token_hash.clone())
+            .await
+            .unwrap()
+            .allowed_symbols,
+        vec!["TSLA".to_string()]
+    );
+
+    s.rotate_bot_token(&b.id, "rotated", "sealed:v1:r")
+        .await
+        .unwrap();
+    assert_eq!(cached(new.token_hash.clone()).await, None);
+    assert_eq!(cached("rotated".into()).await.unwrap().id, b.id);
+
+    s.delete_bot(&b.id).await.unwrap();
+    assert_eq!(cached("rotated".into()).await, None);
+});

@@ -10,11 +10,71 @@
 //! Writes that are not given a time stamp `updated_at` with this
 //! process's wall clock, as the rules repository does.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use tradehook_core::time::{UnixMillis, now_ms};
 
 use super::{ACCOUNT_MISSING, json_text, map_err, parse_json};
 use crate::{Result, Store, StoreError, on_backend};
+
+/// How long [`Store::find_bot_by_token_hash_cached`] may answer from
+/// memory. A change made through this process's store is seen at once; a
+/// change made by another replica or process (a pause, a rotated token, a
+/// deletion) within this long.
+pub const BOT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Cached lookups kept at most; the cache is emptied when full.
+const BOT_CACHE_MAX: usize = 10_000;
+
+/// Live bots by token hash, for the intake path. Every bot write through
+/// this store bumps the generation, which voids every entry read before it.
+#[derive(Debug, Default)]
+pub(crate) struct BotCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, CachedBot>>,
+}
+
+#[derive(Debug)]
+struct CachedBot {
+    read_at: Instant,
+    generation: u64,
+    bot: BotRecord,
+}
+
+impl BotCache {
+    fn get(&self, token_hash: &str, generation: u64) -> Option<BotRecord> {
+        let entries = self.entries.lock().expect("lock");
+        entries
+            .get(token_hash)
+            .filter(|c| c.generation == generation && c.read_at.elapsed() < BOT_CACHE_TTL)
+            .map(|c| c.bot.clone())
+    }
+
+    fn put(&self, token_hash: &str, generation: u64, read_at: Instant, bot: BotRecord) {
+        let mut entries = self.entries.lock().expect("lock");
+        if entries.len() >= BOT_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(
+            token_hash.to_string(),
+            CachedBot {
+                read_at,
+                generation,
+                bot,
+            },
+        );
+    }
+
+    /// Voids every entry (called after each bot write).
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.lock().expect("lock").clear();
+    }
+}
 
 /// A stored bot.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +244,29 @@ impl Store {
         row.map(BotRecord::try_from).transpose()
     }
 
+    /// [`Store::find_bot_by_token_hash`] answered from memory when this
+    /// store read the bot less than [`BOT_CACHE_TTL`] ago and no bot was
+    /// written through it since (the intake path: one lookup per signal).
+    /// Unknown tokens are not cached.
+    pub async fn find_bot_by_token_hash_cached(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<BotRecord>> {
+        let cache = &self.intake.bots;
+        // Read before the database: a write that lands after this read
+        // bumps the generation, so what is read below is not kept.
+        let generation = cache.generation.load(Ordering::SeqCst);
+        if let Some(bot) = cache.get(token_hash, generation) {
+            return Ok(Some(bot));
+        }
+        let read_at = Instant::now();
+        let found = self.find_bot_by_token_hash(token_hash).await?;
+        if let Some(bot) = &found {
+            cache.put(token_hash, generation, read_at, bot.clone());
+        }
+        Ok(found)
+    }
+
     /// Bots in id (creation) order, filtered. Bots are few, so one fixed
     /// statement serves every filter.
     pub async fn list_bots(&self, f: &BotFilter) -> Result<Vec<BotRecord>> {
@@ -236,6 +319,7 @@ impl Store {
                 .await
                 .map_err(map_err(ACCOUNT_MISSING))?
         });
+        self.intake.bots.invalidate();
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
@@ -261,6 +345,7 @@ impl Store {
             .map_err(map_err(ACCOUNT_MISSING))?
             .rows_affected()
         });
+        self.intake.bots.invalidate();
         if done == 0 {
             return Err(StoreError::NotFound);
         }
@@ -290,6 +375,7 @@ impl Store {
             .await?
             .rows_affected()
         });
+        self.intake.bots.invalidate();
         if changed == 0 {
             // Unchanged or missing: only now is the extra read worth it.
             self.get_bot(id).await?;
@@ -310,6 +396,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
+        self.intake.bots.invalidate();
         if done == 0 {
             return Err(StoreError::NotFound);
         }

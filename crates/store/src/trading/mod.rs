@@ -26,6 +26,14 @@ pub use jobs::{JobRecord, JobStatus};
 pub use orders::{
     FINAL_ORDER_STATUSES, NewOrder, OrderFilter, OrderPage, OrderRecord, OrderUpdate,
 };
+
+/// The intake's state in this process, shared by a store's clones:
+/// SQLite's group commit and the bot-by-token cache.
+#[derive(Debug, Default)]
+pub(crate) struct IntakeState {
+    pub(crate) queue: signals::IntakeQueue,
+    pub(crate) bots: bots::BotCache,
+}
 pub use signals::{NewSignal, SignalFilter, SignalOutcome, SignalPage, SignalRecord, SignalStatus};
 
 use tradehook_core::time::UnixMillis;

@@ -4,7 +4,9 @@
 //! key, store the signal, queue its job, publish its event with the
 //! event's deliveries. Once the webhook is answered, the signal can
 //! neither be lost nor executed twice; a crash before commit leaves
-//! nothing, and the sender's retry is then not a duplicate.
+//! nothing, and the sender's retry is then not a duplicate. On SQLite the
+//! intakes that arrive together share that transaction (a group commit,
+//! [`IntakeQueue`]), each answered only once it has committed.
 //!
 //! The dedupe key is claimed with an upsert that takes over the
 //! `(bot, key)` row only if it has expired. On PostgreSQL a second copy
@@ -13,15 +15,20 @@
 //! take turns. So of two identical signals exactly one is accepted,
 //! without a read before the write.
 
-use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
 use tradehook_core::event::Event;
 use tradehook_core::ids::new_id;
 use tradehook_core::time::{UnixMillis, now_ms};
 
 use super::{Cursor, json_text, parse_json, trim_page};
+use crate::events::{SUBSCRIBERS_SQL, Subscriber};
 use crate::sql::Where;
 use crate::tx::on_tx;
-use crate::{Result, Store, StoreError, Tx, on_backend};
+use crate::{BackendKind, Result, Store, StoreError, Tx, on_backend};
 
 /// Where a signal is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +228,61 @@ const INTAKE_POSTGRES: &str = "WITH claim AS (
      )
      SELECT COUNT(*) FROM claim";
 
+/// The SQLite group commit's write ([`IntakeQueue`]): the whole batch in
+/// one round trip to the connection's thread, each statement over the
+/// batch as a JSON array (`$1`, in arrival order; `$2` the deliveries).
+///
+/// 1. The claims: the single-signal upsert applied row by row.
+/// 2. The signals whose claim was taken, which are those the key's row
+///    now names (signal ids are new, and a batch holds each key at most
+///    once: a batch that repeats a key is written signal by signal).
+/// 3. Their jobs (accepted signals), 4. their events, 5. the events'
+///    deliveries.
+/// 6. For each signal: the key's holder and, when it was stored, its
+///    event's `seq`.
+const BATCH_WRITE: &str = "INSERT INTO signal_dedupe (bot_id, dedupe_key, signal_id, expires_at)
+     SELECT value->>'bot_id', value->>'key', value->>'id', value->>'expires_at'
+     FROM json_each($1) WHERE TRUE ORDER BY key
+     ON CONFLICT (bot_id, dedupe_key) DO UPDATE SET signal_id = excluded.signal_id, expires_at = excluded.expires_at
+     WHERE signal_dedupe.expires_at <= (
+        SELECT j.value->>'received_at' FROM json_each($1) AS j WHERE j.value->>'id' = excluded.signal_id);
+INSERT INTO signals (id, bot_id, received_at, format, symbol, action, status, reason,
+        dedupe_key, body, parsed, created_at, updated_at)
+     SELECT j.value->>'id', j.value->>'bot_id', j.value->>'received_at', j.value->>'format',
+        j.value->>'symbol', j.value->>'action', j.value->>'status', j.value->>'reason',
+        j.value->>'key', j.value->>'body', j.value->>'parsed', j.value->>'received_at',
+        j.value->>'received_at'
+     FROM json_each($1) AS j
+     WHERE EXISTS (SELECT 1 FROM signal_dedupe AS d WHERE d.bot_id = j.value->>'bot_id'
+        AND d.dedupe_key = j.value->>'key' AND d.signal_id = j.value->>'id')
+     ORDER BY j.key;
+INSERT INTO jobs (id, signal_id, bot_id, kind, status, next_attempt_at, created_at, updated_at)
+     SELECT j.value->>'job_id', j.value->>'id', j.value->>'bot_id', 'execute', 'pending',
+        j.value->>'received_at', j.value->>'received_at', j.value->>'received_at'
+     FROM json_each($1) AS j
+     WHERE j.value->>'job_id' IS NOT NULL AND EXISTS (SELECT 1 FROM signals AS s WHERE s.id = j.value->>'id')
+     ORDER BY j.key;
+INSERT INTO events (id, event_type, created_at, data)
+     SELECT j.value->>'event_id', j.value->>'event_type', j.value->>'event_at', j.value->>'event_data'
+     FROM json_each($1) AS j
+     WHERE EXISTS (SELECT 1 FROM signals AS s WHERE s.id = j.value->>'id')
+     ORDER BY j.key;
+INSERT INTO deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+     SELECT j.value->>'id', j.value->>'event_id', j.value->>'endpoint_id', 'pending',
+        j.value->>'at', j.value->>'at', j.value->>'at'
+     FROM json_each($2) AS j
+     WHERE EXISTS (SELECT 1 FROM events AS e WHERE e.id = j.value->>'event_id')
+     ORDER BY j.key;
+SELECT j.value->>'id', d.signal_id, e.seq
+     FROM json_each($1) AS j
+     LEFT JOIN signal_dedupe AS d ON d.bot_id = j.value->>'bot_id' AND d.dedupe_key = j.value->>'key'
+     LEFT JOIN events AS e ON e.id = j.value->>'event_id'
+     ORDER BY j.key";
+
+fn json_array(rows: impl Iterator<Item = Value>) -> String {
+    Value::Array(rows.collect()).to_string()
+}
+
 /// Binds intake's parameters, numbered as in the statements above.
 macro_rules! bind_intake {
     ($query:expr, $s:expr, $record:expr, $parsed:expr, $job_id:expr) => {
@@ -242,11 +304,132 @@ macro_rules! bind_intake {
     };
 }
 
+/// The most intakes one SQLite transaction takes ([`IntakeQueue`]).
+const MAX_BATCH: usize = 256;
+
+/// Intakes waiting for the SQLite writer; a full queue makes callers wait.
+const QUEUE_DEPTH: usize = 4096;
+
+/// SQLite's group commit for [`Store::accept_signal`].
+///
+/// SQLite has one writer, and concurrent intakes each taking the write
+/// lock (`BEGIN IMMEDIATE`) spend their time in the busy handler's sleeps.
+/// Instead one task per store writes every intake that is waiting, in
+/// arrival order, in one transaction, and answers each caller only after
+/// that transaction has committed: an acknowledged signal is as durable as
+/// before, and one that was not committed was not acknowledged.
+/// Deduplication is unchanged, since each signal's claim is a statement of
+/// its own that sees the claims made before it in the same transaction
+/// (two copies in one batch: the second is the duplicate). If a batch
+/// fails, it is rolled back and its signals are retried one transaction
+/// each, so one bad signal cannot fail the others.
+///
+/// The task starts with the first intake and ends when the last clone of
+/// the store is dropped. PostgreSQL keeps one transaction per intake: its
+/// writers run in parallel and it groups their WAL flushes itself.
+#[derive(Debug, Default)]
+pub(crate) struct IntakeQueue {
+    sender: OnceLock<mpsc::Sender<Pending>>,
+}
+
+/// One intake, ready to write.
+struct Intake {
+    signal: NewSignal,
+    record: SignalRecord,
+    job_id: String,
+    event: Event,
+}
+
+struct Pending {
+    intake: Intake,
+    reply: oneshot::Sender<Result<SignalOutcome>>,
+}
+
+impl Intake {
+    /// Claims the key and writes the signal and its job: `false` when the
+    /// key is held (nothing written).
+    async fn claim(&self, tx: &mut Tx) -> Result<bool> {
+        let (s, record, job_id) = (&self.signal, &self.record, &self.job_id);
+        let accepted = s.status == SignalStatus::Accepted;
+        let parsed = json_text(&s.parsed);
+        Ok(match &mut tx.inner {
+            crate::tx::TxInner::Postgres(t) => {
+                let n: i64 = bind_intake!(
+                    sqlx::query_scalar(INTAKE_POSTGRES),
+                    s,
+                    record,
+                    &parsed,
+                    job_id
+                )
+                .fetch_one(&mut **t)
+                .await?;
+                n > 0
+            }
+            crate::tx::TxInner::Sqlite(t) => {
+                let conn = &mut **t;
+                let claim: Option<String> =
+                    bind_intake!(sqlx::query_scalar(CLAIM_KEY), s, record, &parsed, job_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if claim.is_some() {
+                    bind_intake!(sqlx::query(INSERT_SIGNAL), s, record, &parsed, job_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    if accepted {
+                        bind_intake!(sqlx::query(INSERT_JOB), s, record, &parsed, job_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                claim.is_some()
+            }
+        })
+    }
+
+    /// The signal holding this intake's key, as `tx` sees it.
+    async fn holder(&self, tx: &mut Tx) -> Result<SignalOutcome> {
+        let s = &self.signal;
+        // On PostgreSQL the holder's claim is committed (the claim waited
+        // for it), so this read, a new statement, sees it; on SQLite the
+        // holder is committed or earlier in the same transaction.
+        let original: Option<String> = on_tx!(tx, conn => {
+            sqlx::query_scalar("SELECT signal_id FROM signal_dedupe WHERE bot_id = $1 AND dedupe_key = $2")
+                .bind(&s.bot_id)
+                .bind(&s.dedupe_key)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        // Only a prune racing this call could remove the claim, and it
+        // prunes only expired claims, which this call would have taken
+        // over: report the key's holder as unknown rather than retrying.
+        Ok(SignalOutcome::Duplicate {
+            original_signal_id: original.unwrap_or_default(),
+        })
+    }
+
+    fn outcome(&self, event_seq: i64) -> SignalOutcome {
+        if self.signal.status == SignalStatus::Accepted {
+            SignalOutcome::Accepted {
+                signal: self.record.clone(),
+                job_id: self.job_id.clone(),
+                event_seq,
+            }
+        } else {
+            SignalOutcome::Rejected {
+                signal: self.record.clone(),
+                event_seq,
+            }
+        }
+    }
+}
+
 impl Store {
     /// Takes a signal in, in one transaction: claims its dedupe key,
     /// stores it, queues an `execute` job when it is accepted, and
     /// publishes the event `make_event` builds (`signal.received` or
-    /// `signal.rejected`) with its deliveries.
+    /// `signal.rejected`) with its deliveries. Returns once that
+    /// transaction has committed (on SQLite it is shared with other
+    /// intakes waiting at the same time; see [`IntakeQueue`]).
     ///
     /// A key already claimed by a signal whose claim has not expired
     /// (`expires_at` after this signal's `received_at`) makes this one a
@@ -256,6 +439,7 @@ impl Store {
     ///
     /// Built for the intake path: no read before writing, and on
     /// PostgreSQL the claim, signal and job are one statement.
+    /// `make_event` is called before the write, also for a duplicate.
     pub async fn accept_signal(
         &self,
         s: &NewSignal,
@@ -276,76 +460,174 @@ impl Store {
             created_at: s.received_at,
             updated_at: s.received_at,
         };
-        let accepted = s.status == SignalStatus::Accepted;
-        let job_id = new_id("job");
-        let parsed = json_text(&s.parsed);
-        let mut tx = self.begin().await?;
-        let claimed = match &mut tx.inner {
-            crate::tx::TxInner::Postgres(t) => {
-                let n: i64 = bind_intake!(
-                    sqlx::query_scalar(INTAKE_POSTGRES),
-                    s,
-                    record,
-                    &parsed,
-                    &job_id
-                )
-                .fetch_one(&mut **t)
-                .await?;
-                n > 0
-            }
-            crate::tx::TxInner::Sqlite(t) => {
-                let conn = &mut **t;
-                let claim: Option<String> =
-                    bind_intake!(sqlx::query_scalar(CLAIM_KEY), s, record, &parsed, &job_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if claim.is_some() {
-                    bind_intake!(sqlx::query(INSERT_SIGNAL), s, record, &parsed, &job_id)
-                        .execute(&mut *conn)
-                        .await?;
-                    if accepted {
-                        bind_intake!(sqlx::query(INSERT_JOB), s, record, &parsed, &job_id)
-                            .execute(&mut *conn)
-                            .await?;
+        let event = make_event(&record);
+        let intake = Intake {
+            signal: s.clone(),
+            record,
+            job_id: new_id("job"),
+            event,
+        };
+        match self.kind() {
+            BackendKind::Sqlite => self.accept_grouped(intake).await,
+            BackendKind::Postgres => self.write_one(&intake).await,
+        }
+    }
+
+    /// Queues `intake` for the SQLite writer and waits for its commit.
+    async fn accept_grouped(&self, intake: Intake) -> Result<SignalOutcome> {
+        let sender = self.intake.queue.sender.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            // The writer's store has a queue of its own, never used, so
+            // the task does not keep this one's sender alive.
+            let writer = Store {
+                backend: self.backend.clone(),
+                intake: Default::default(),
+            };
+            tokio::spawn(writer.intake_writer(rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError(p)) = sender.send(Pending { intake, reply }).await {
+            // The writer is gone (its runtime shut down): write directly.
+            return self.write_one(&p.intake).await;
+        }
+        // No answer: the writer stopped (its runtime shut down) before
+        // committing or just after; the sender's retry is deduplicated.
+        answer
+            .await
+            .unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed)))
+    }
+
+    async fn intake_writer(self, mut rx: mpsc::Receiver<Pending>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let pending = std::mem::take(&mut batch);
+            match self.write_batch(&pending).await {
+                Ok(outcomes) => {
+                    for (p, outcome) in pending.into_iter().zip(outcomes) {
+                        let _ = p.reply.send(Ok(outcome));
                     }
                 }
-                claim.is_some()
+                Err(e) if pending.len() == 1 => {
+                    let p = pending.into_iter().next().expect("one");
+                    let _ = p.reply.send(Err(e));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, size = pending.len(), "intake batch failed; writing its signals one by one");
+                    for p in pending {
+                        let _ = p.reply.send(self.write_one(&p.intake).await);
+                    }
+                }
             }
+        }
+    }
+
+    /// Writes a batch of intakes in one SQLite transaction, in arrival
+    /// order: [`BATCH_WRITE`], one round trip whatever the batch's size
+    /// (each statement sent is a round trip to the connection's thread).
+    /// A batch holding a key twice is written signal by signal instead.
+    async fn write_batch(&self, pending: &[Pending]) -> Result<Vec<SignalOutcome>> {
+        let intakes: Vec<&Intake> = pending.iter().map(|p| &p.intake).collect();
+        let mut keys = HashSet::new();
+        if !intakes
+            .iter()
+            .all(|i| keys.insert((&i.signal.bot_id, &i.signal.dedupe_key)))
+        {
+            return self.write_batch_in_steps(&intakes).await;
+        }
+        let mut tx = self.begin().await?;
+        let crate::tx::TxInner::Sqlite(t) = &mut tx.inner else {
+            unreachable!("only SQLite batches intakes");
         };
-        if !claimed {
-            // The holder's claim is committed (PostgreSQL waited for it),
-            // so this read, a new statement, sees it. Dropping the
-            // transaction rolls back, though nothing was written.
-            let original: Option<String> = on_tx!(tx, conn => {
-                sqlx::query_scalar("SELECT signal_id FROM signal_dedupe WHERE bot_id = $1 AND dedupe_key = $2")
-                    .bind(&s.bot_id)
-                    .bind(&s.dedupe_key)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            });
-            // Only a prune racing this call could remove the claim, and
-            // it prunes only expired claims, which this call would have
-            // taken over: report the key's holder as unknown rather than
-            // retrying.
-            return Ok(SignalOutcome::Duplicate {
-                original_signal_id: original.unwrap_or_default(),
+        let conn = &mut **t;
+        let subscribers: Vec<Subscriber> = sqlx::query_as(SUBSCRIBERS_SQL)
+            .fetch_all(&mut *conn)
+            .await?;
+        let signals = json_array(intakes.iter().map(|i| {
+            let (s, e) = (&i.signal, &i.event);
+            json!({
+                "id": i.record.id,
+                "bot_id": s.bot_id,
+                "key": s.dedupe_key,
+                "expires_at": s.dedupe_expires_at,
+                "received_at": s.received_at,
+                "format": s.format,
+                "symbol": s.symbol,
+                "action": s.action,
+                "status": s.status.as_str(),
+                "reason": s.reason,
+                "body": s.body,
+                "parsed": json_text(&s.parsed),
+                "job_id": (s.status == SignalStatus::Accepted).then_some(&i.job_id),
+                "event_id": e.id,
+                "event_type": e.event_type,
+                "event_at": e.timestamp_ms,
+                "event_data": serde_json::to_string(&e.data).expect("JSON values serialise"),
+            })
+        }));
+        let deliveries = json_array(intakes.iter().flat_map(|i| {
+            subscribers.iter().filter(|s| s.wants(&i.event)).map(|s| {
+                json!({
+                    "id": new_id("dlv"),
+                    "event_id": i.event.id,
+                    "endpoint_id": s.id,
+                    "at": i.event.timestamp_ms,
+                })
+            })
+        }));
+        let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(BATCH_WRITE)
+            .bind(&signals)
+            .bind(&deliveries)
+            .fetch_all(&mut *conn)
+            .await?;
+        tx.commit().await?;
+        let mut found: HashMap<String, (Option<String>, Option<i64>)> = rows
+            .into_iter()
+            .map(|(id, holder, seq)| (id, (holder, seq)))
+            .collect();
+        Ok(intakes
+            .iter()
+            .map(|i| match found.remove(&i.record.id) {
+                Some((_, Some(seq))) => i.outcome(seq),
+                // See `Intake::holder`: a missing claim is unknown.
+                other => SignalOutcome::Duplicate {
+                    original_signal_id: other.and_then(|(h, _)| h).unwrap_or_default(),
+                },
+            })
+            .collect())
+    }
+
+    /// A batch written one signal after the other in one transaction, so
+    /// each signal's claim sees those before it.
+    async fn write_batch_in_steps(&self, intakes: &[&Intake]) -> Result<Vec<SignalOutcome>> {
+        let mut tx = self.begin().await?;
+        let subscribers = tx.subscribers().await?;
+        let mut out = Vec::with_capacity(intakes.len());
+        for i in intakes {
+            out.push(if i.claim(&mut tx).await? {
+                let (seq, _) = tx
+                    .publish_event_to_subscribers(&i.event, &subscribers)
+                    .await?;
+                i.outcome(seq)
+            } else {
+                i.holder(&mut tx).await?
             });
         }
-        let event = make_event(&record);
-        let (event_seq, _) = tx.publish_event(&event).await?;
         tx.commit().await?;
-        Ok(if accepted {
-            SignalOutcome::Accepted {
-                signal: record,
-                job_id,
-                event_seq,
-            }
-        } else {
-            SignalOutcome::Rejected {
-                signal: record,
-                event_seq,
-            }
-        })
+        Ok(out)
+    }
+
+    /// Writes one intake in a transaction of its own.
+    async fn write_one(&self, i: &Intake) -> Result<SignalOutcome> {
+        let mut tx = self.begin().await?;
+        if !i.claim(&mut tx).await? {
+            // Dropping the transaction rolls back, though nothing was
+            // written.
+            return i.holder(&mut tx).await;
+        }
+        let (seq, _) = tx.publish_event(&i.event).await?;
+        tx.commit().await?;
+        Ok(i.outcome(seq))
     }
 
     pub async fn get_signal(&self, id: &str) -> Result<SignalRecord> {
