@@ -138,7 +138,6 @@ fn form_from_bot(bot: &Value) -> FormData {
     f
 }
 
-/// The settings object from the form.
 /// The settings object from the form, over the bot's current settings:
 /// a setting this form does not know yet (added to the API later) keeps
 /// its value instead of falling back to its default. A blank number is
