@@ -374,12 +374,20 @@ impl Executor {
                 }
             };
             let idle = jobs.is_empty();
-            for job in jobs {
-                if job.kind != "execute" {
-                    continue;
+            // Bots trade side by side; one bot's signals stay in order.
+            let mut by_bot: Vec<(String, Vec<JobRecord>)> = Vec::new();
+            for job in jobs.into_iter().filter(|j| j.kind == "execute") {
+                match by_bot.iter_mut().find(|(bot, _)| *bot == job.bot_id) {
+                    Some((_, queue)) => queue.push(job),
+                    None => by_bot.push((job.bot_id.clone(), vec![job])),
                 }
-                self.run_job(job).await;
             }
+            futures::future::join_all(by_bot.into_iter().map(|(_, queue)| async {
+                for job in queue {
+                    self.run_job(job).await;
+                }
+            }))
+            .await;
             if idle {
                 tokio::select! {
                     () = stop.cancelled() => break,
@@ -1054,21 +1062,8 @@ impl Executor {
             Some(b) => b.clone(),
             None => store.get_bot(&row.bot_id).await?,
         };
-        let mut tx = store.begin().await?;
-        let updated = tx.update_order(&row.id, &update_from(order)).await?;
-        let seq = match event_for(order.status) {
-            Some(t) => Some(
-                tx.publish_event(&Outbox::event(t, order_data(&bot, broker, &updated)))
-                    .await?
-                    .0,
-            ),
-            None => None,
-        };
-        tx.commit().await?;
-        if let Some(seq) = seq {
-            self.state.outbox.committed(seq);
-        }
-        Ok(())
+        self.write_row(&bot, broker, &row.id, &update_from(order), order.status)
+            .await
     }
 
     /// The order's row, written with `order.submitted` when it is new.
@@ -1120,21 +1115,14 @@ impl Executor {
 
     /// Writes the broker's answer on the row, with its event.
     async fn apply(&self, ctx: &Ctx, row_id: &str, order: &Order) -> Step<()> {
-        let mut tx = self.state.store.begin().await?;
-        let updated = tx.update_order(row_id, &update_from(order)).await?;
-        let seq = match event_for(order.status) {
-            Some(t) => Some(
-                tx.publish_event(&Outbox::event(t, order_data(&ctx.bot, ctx.kind, &updated)))
-                    .await?
-                    .0,
-            ),
-            None => None,
-        };
-        tx.commit().await?;
-        if let Some(seq) = seq {
-            self.state.outbox.committed(seq);
-        }
-        Ok(())
+        self.write_row(
+            &ctx.bot,
+            ctx.kind,
+            row_id,
+            &update_from(order),
+            order.status,
+        )
+        .await
     }
 
     /// Sets a row to `status` with a reason and its event (if any).
@@ -1145,20 +1133,30 @@ impl Executor {
         status: OrderStatus,
         reason: &str,
     ) -> Step<()> {
+        let update = OrderUpdate {
+            status: Some(status.as_str().into()),
+            reason: Some(reason.to_string()),
+            ..OrderUpdate::default()
+        };
+        self.write_row(&ctx.bot, ctx.kind, row_id, &update, status)
+            .await
+    }
+
+    /// Updates an order row and publishes the event its new `status`
+    /// calls for, in one transaction.
+    async fn write_row(
+        &self,
+        bot: &BotRecord,
+        broker: &str,
+        row_id: &str,
+        update: &OrderUpdate,
+        status: OrderStatus,
+    ) -> Step<()> {
         let mut tx = self.state.store.begin().await?;
-        let updated = tx
-            .update_order(
-                row_id,
-                &OrderUpdate {
-                    status: Some(status.as_str().into()),
-                    reason: Some(reason.to_string()),
-                    ..OrderUpdate::default()
-                },
-            )
-            .await?;
+        let updated = tx.update_order(row_id, update).await?;
         let seq = match event_for(status) {
             Some(t) => Some(
-                tx.publish_event(&Outbox::event(t, order_data(&ctx.bot, ctx.kind, &updated)))
+                tx.publish_event(&Outbox::event(t, order_data(bot, broker, &updated)))
                     .await?
                     .0,
             ),
