@@ -347,9 +347,9 @@ async fn sections_not_built_yet_say_so() {
     let db = TestDb::sqlite().await;
     let app = TestApp::start(&db).await;
     let (mut b, _) = Browser::signed_in(&app).await;
-    let p = b.get("/ui/rules").await;
+    let p = b.get("/ui/logs").await;
     assert_eq!(p.status, 404);
-    assert!(p.has("Rules is not built yet"));
+    assert!(p.has("Logs is not built yet"));
     assert_eq!(b.get("/ui/nonsense").await.status, 404);
     app.stop().await;
 }

@@ -77,8 +77,8 @@ impl Nav {
             Nav::Setup => "TradingView webhook URL and alert messages per bot",
             Nav::Brokers => "Broker accounts: connection, equity, positions",
             Nav::Bots => "Bots: status, today's P&L, settings",
-            Nav::Rules => "Alert rules (not built yet)",
-            Nav::Alerts => "Fired alerts (not built yet)",
+            Nav::Rules => "Alert rules: create, edit, enable, last fire time",
+            Nav::Alerts => "Fired alerts and candle charts with their markers",
             Nav::Deliveries => "Endpoints and deliveries (not built yet)",
             Nav::Logs => "Signal and broker-call logs (not built yet)",
             Nav::Analytics => "Equity curves and latencies (not built yet)",
@@ -168,6 +168,10 @@ pub fn done_message(code: Option<&str>) -> Option<&'static str> {
         "paused" => "Paused.",
         "resumed" => "Resumed.",
         "cleaned" => "Cleanup ran.",
+        "enabled" => "Enabled.",
+        "disabled" => "Disabled.",
+        "sent" => "Test event sent.",
+        "replayed" => "Replay queued.",
         _ => return None,
     })
 }
@@ -366,4 +370,27 @@ impl IntoResponse for PageError {
 pub fn json_script(id: &str, value: &serde_json::Value) -> Markup {
     let text = value.to_string().replace("</", "<\\/");
     html! { script type="application/json" id=(id) { (PreEscaped(text)) } }
+}
+
+/// A number input the browser validates before submit (`type=number`
+/// with `min`, `max`, `step`, and `required` unless `optional`).
+#[allow(clippy::too_many_arguments)]
+pub fn bounded_number_field(
+    errors: &FormErrors,
+    name: &str,
+    label: &str,
+    help: &str,
+    value: &str,
+    min: Option<&str>,
+    max: Option<&str>,
+    step: &str,
+    optional: bool,
+) -> Markup {
+    let id = id_for(name);
+    let input = html! {
+        input id=(id) name=(name) type="number" inputmode="decimal" min=[min] max=[max] step=(step)
+            value=(value) title=(help) aria-describedby={ (id) "-help " (id) "-err" }
+            aria-invalid=[errors.field(name).map(|_| "true")] required[!optional];
+    };
+    field(errors, name, label, help, input)
 }

@@ -52,6 +52,7 @@ mod bots;
 mod brokers;
 pub mod layout;
 mod overview;
+mod rules;
 mod setup;
 
 use axum::Router;
@@ -92,6 +93,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/ui/bots/{id}/pause", post(bots::pause))
         .route("/ui/bots/{id}/cleanup", post(bots::cleanup))
+        .route("/ui/rules", get(rules::list).post(rules::create))
+        .route("/ui/rules/new", get(rules::new))
+        .route("/ui/rules/{id}", get(rules::edit).post(rules::save))
+        .route("/ui/rules/{id}/enabled", post(rules::set_enabled))
+        .route("/ui/rules/{id}/delete", post(rules::delete))
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
         .layer(axum::middleware::map_response(security_headers))
