@@ -508,32 +508,12 @@ async fn alpaca_accounts_place_orders_at_alpaca_with_the_sealed_keys() {
     fake.set_price("BTC/USD", Decimal::from(50_000));
     let db = TestDb::sqlite().await;
     let app = TestApp::start(&db).await;
-    let account = post_json(
+    let bot = alpaca_bot(
         &app,
-        "/api/v1/broker-accounts",
-        &json!({
-            "name": "alpaca",
-            "kind": "alpaca",
-            "base_url": fake.base_url(),
-            "credentials": {"key_id": fake.key_id(), "secret_key": fake.secret_key()},
-        }),
+        &fake,
+        json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.1}),
     )
     .await;
-    let status = account.status();
-    let account: Value = account.json().await.unwrap();
-    assert_eq!(status, 201, "{account}");
-    let bot = post_json(
-        &app,
-        "/api/v1/bots",
-        &json!({
-            "name": "remote",
-            "broker_account_id": account["id"],
-            "allowed_symbols": ["BTCUSD"],
-            "settings": {"sizing_mode": "fixed_qty", "fixed_qty": 0.1},
-        }),
-    )
-    .await;
-    let bot: Value = bot.json().await.unwrap();
 
     let id = signal(
         &app,
@@ -625,34 +605,12 @@ async fn a_broker_outage_retries_the_job_and_places_one_order() {
     fake.set_price("BTC/USD", Decimal::from(50_000));
     let db = TestDb::sqlite().await;
     let app = TestApp::start(&db).await;
-    let account: Value = post_json(
+    let bot = alpaca_bot(
         &app,
-        "/api/v1/broker-accounts",
-        &json!({
-            "name": "alpaca",
-            "kind": "alpaca",
-            "base_url": fake.base_url(),
-            "credentials": {"key_id": fake.key_id(), "secret_key": fake.secret_key()},
-        }),
+        &fake,
+        json!({"sizing_mode": "fixed_qty", "fixed_qty": 0.1}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let bot: Value = post_json(
-        &app,
-        "/api/v1/bots",
-        &json!({
-            "name": "remote",
-            "broker_account_id": account["id"],
-            "allowed_symbols": ["BTCUSD"],
-            "settings": {"sizing_mode": "fixed_qty", "fixed_qty": 0.1},
-        }),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     // More 503s than the adapter retries by itself: the job is retried.
     for _ in 0..6 {
         fake.force(Forced::status(503).on("GET", "/v2/positions"));
