@@ -375,3 +375,126 @@ async fn rules_are_edited_enabled_disabled_and_deleted() {
     assert_eq!(gone.status(), 404);
     app.stop().await;
 }
+
+/// Stores `n` closed one-minute candles of `symbol` ending at the current
+/// minute, prices rising from 100.
+async fn store_candles(app: &TestApp, symbol: &str, n: i64) -> i64 {
+    let now = tradehook_core::time::now_ms();
+    let last = now - now.rem_euclid(60_000);
+    let rows: Vec<tradehook_store::CandleRow> = (0..n)
+        .map(|i| {
+            let p = 100.0 + i as f64;
+            tradehook_store::CandleRow {
+                symbol: symbol.into(),
+                interval: "1m".into(),
+                open_time: last - (n - 1 - i) * 60_000,
+                open: p,
+                high: p + 2.0,
+                low: p - 1.0,
+                close: p + 1.0,
+                volume: 1.0,
+                trades: 1,
+                closed: true,
+            }
+        })
+        .collect();
+    app.state
+        .store
+        .upsert_candles(&app.state.market.source, &rows, now)
+        .await
+        .unwrap();
+    last
+}
+
+async fn fire(app: &TestApp, rule_id: &str, window_start: i64, price: f64) {
+    let fired = app
+        .state
+        .store
+        .fire_alert(
+            &tradehook_store::NewAlert {
+                rule_id: rule_id.into(),
+                window_start,
+                window_end: window_start + 59_999,
+                price,
+                indicators: json!({"rsi": 71.5}),
+                feed_ts: window_start + 1_000,
+            },
+            tradehook_core::time::now_ms(),
+            |_, _| tradehook_delivery::Outbox::event("alert.fired", json!({})),
+        )
+        .await
+        .unwrap();
+    assert!(fired.is_some());
+}
+
+#[tokio::test]
+async fn alerts_page_lists_pages_filters_and_charts_with_markers() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let mut anon = Browser::new(&app);
+    let p = anon.get("/ui/alerts").await;
+    assert_eq!(p.status, 303);
+    assert!(p.location.unwrap().starts_with("/ui/sign-in"));
+
+    let (mut b, _) = Browser::signed_in(&app).await;
+    let empty = b.get("/ui/alerts").await;
+    assert_eq!(empty.status, 200, "{}", empty.html);
+    assert!(empty.has("No alerts match."));
+    assert!(empty.has("No candles stored"));
+
+    let rule = api_rule(
+        &app,
+        json!({"name": "chart rule", "symbol": "BTC", "rule_type": "price_threshold",
+               "config": {"operator": ">", "threshold": 1}, "frequency": "every_time"}),
+    )
+    .await;
+    let other = api_rule(
+        &app,
+        json!({"name": "other rule", "symbol": "ETH", "rule_type": "price_threshold",
+               "config": {"operator": ">", "threshold": 1}, "frequency": "every_time"}),
+    )
+    .await;
+    let rule_id = rule["id"].as_str().unwrap();
+    let last = store_candles(&app, "BTC", 30).await;
+    // 55 alerts: the first page shows 50, the cursor the other 5; the
+    // last three fall inside the chart.
+    for i in 0..55 {
+        fire(&app, rule_id, last - (54 - i) * 60_000, 120.0).await;
+    }
+    fire(&app, other["id"].as_str().unwrap(), last, 5.0).await;
+
+    let p = b.get("/ui/alerts?symbol=BTC&interval=1m").await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.html.len() < 200 * 1024);
+    assert!(p.has("<svg"));
+    assert_eq!(p.html.matches("<rect").count(), 30, "one body per candle");
+    assert_eq!(
+        p.html.matches("class=\"marker\"").count(),
+        30,
+        "a marker per alert inside the chart's candles"
+    );
+    assert!(p.has("chart rule (price_threshold) fired at 120.00"));
+    assert!(!p.has("other rule"), "filtered by symbol");
+    assert_eq!(p.html.matches("<tr>").count(), 51, "header and 50 rows");
+    let at = p
+        .html
+        .find("/ui/alerts?symbol=BTC&amp;interval=1m&amp;cursor=")
+        .unwrap();
+    let rest = &p.html[at..];
+    let href = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
+    let older = b.get(&href).await;
+    assert_eq!(older.status, 200);
+    assert_eq!(older.html.matches("<tr>").count(), 6, "header and 5 rows");
+    assert!(!older.has("Older →"));
+
+    let by_rule = b
+        .get(&format!(
+            "/ui/alerts?rule_id={}",
+            other["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(by_rule.status, 200);
+    assert!(by_rule.has("other rule"));
+    assert!(!by_rule.has(">chart rule<"));
+    app.stop().await;
+}

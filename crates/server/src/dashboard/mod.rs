@@ -45,6 +45,7 @@
 //! HTTP to a loopback host (see [`auth`]). Each request re-checks the key,
 //! so revoking it ends its sessions; sign-out deletes the row.
 
+mod alerts;
 pub mod api;
 pub mod auth;
 mod bot_settings;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/rules/{id}", get(rules::edit).post(rules::save))
         .route("/ui/rules/{id}/enabled", post(rules::set_enabled))
         .route("/ui/rules/{id}/delete", post(rules::delete))
+        .route("/ui/alerts", get(alerts::list))
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
         .layer(axum::middleware::map_response(security_headers))
