@@ -498,3 +498,148 @@ async fn alerts_page_lists_pages_filters_and_charts_with_markers() {
     assert!(!by_rule.has(">chart rule<"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn delivery_pages_redirect_to_sign_in_without_a_session() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let mut b = Browser::new(&app);
+    for path in [
+        "/ui/deliveries",
+        "/ui/deliveries/ep_x",
+        "/ui/deliveries/ep_x/dlv_x",
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert!(p.location.unwrap().starts_with("/ui/sign-in"), "{path}");
+    }
+    for path in [
+        "/ui/deliveries",
+        "/ui/deliveries/ep_x/enabled",
+        "/ui/deliveries/ep_x/test",
+        "/ui/deliveries/ep_x/rotate",
+        "/ui/deliveries/ep_x/dlv_x/replay",
+    ] {
+        let p = b.post(path, &[("_csrf", "anything")]).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert!(p.location.unwrap().starts_with("/ui/sign-in"), "{path}");
+    }
+    app.stop().await;
+}
+
+fn between<'h>(html: &'h str, start: &str, end: &str) -> &'h str {
+    let at = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {html}"))
+        + start.len();
+    let rest = &html[at..];
+    &rest[..rest.find(end).unwrap()]
+}
+
+#[tokio::test]
+async fn endpoints_are_created_tested_rotated_disabled_and_deliveries_replayed() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let rx = tradehook_testkit::receiver::Receiver::start().await;
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+    let empty = b.get("/ui/deliveries").await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.has("No endpoints yet."));
+
+    let url = rx.url("/hook");
+    let refused = b
+        .post("/ui/deliveries", &[("url", &url), ("event_types", "*")])
+        .await;
+    assert_eq!(refused.status, 403);
+    let bad = b
+        .post(
+            "/ui/deliveries",
+            &[
+                ("_csrf", &csrf),
+                ("url", "not a url"),
+                ("event_types", "alert.*"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.html);
+    assert!(bad.has("id=\"f-url-err\""), "{}", bad.html);
+    assert!(bad.has("value=\"not a url\""));
+    let created = b
+        .post(
+            "/ui/deliveries",
+            &[
+                ("_csrf", &csrf),
+                ("url", &url),
+                ("event_types", "*"),
+                ("description", "dash hook"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.html);
+    let secret = between(&created.html, "<pre id=\"new-secret\">", "<").to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let list = get_json(&app, "/api/v1/endpoints").await;
+    let ep = &list["data"][0];
+    assert_eq!(ep["description"], "dash hook");
+    let id = ep["id"].as_str().unwrap().to_string();
+    let again = b.get("/ui/deliveries").await;
+    assert!(again.has("dash hook") && again.has("healthy"));
+    assert!(!again.has(&secret), "the secret is shown once");
+
+    // Send test: a delivery that arrives, with its attempt.
+    let page = format!("/ui/deliveries/{id}");
+    assert_eq!(b.get(&page).await.status, 200);
+    assert_eq!(b.post(&format!("{page}/test"), &[]).await.status, 403);
+    let sent = b.post(&format!("{page}/test"), &[("_csrf", &csrf)]).await;
+    assert_eq!(sent.status, 303);
+    assert_eq!(sent.location.unwrap(), format!("{page}?done=sent"));
+    let delivered = common::delivery_in(&app, &id, "delivered").await;
+    let did = delivered["id"].as_str().unwrap();
+    let filtered = b.get(&format!("{page}?status=delivered")).await;
+    assert!(filtered.has(did), "{}", filtered.html);
+    let failed = b.get(&format!("{page}?status=failed")).await;
+    assert!(failed.has("No deliveries match."));
+    let detail = b.get(&format!("{page}/{did}")).await;
+    assert_eq!(detail.status, 200, "{}", detail.html);
+    assert!(detail.has("<td>200</td>"), "{}", detail.html);
+    assert!(detail.has(" ms</td>"));
+
+    // Replay: a second attempt.
+    assert_eq!(
+        b.post(&format!("{page}/{did}/replay"), &[]).await.status,
+        403
+    );
+    let replayed = b
+        .post(&format!("{page}/{did}/replay"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(replayed.status, 303);
+    common::eventually(10, "the replay is attempted", || async {
+        let d = get_json(&app, &format!("/api/v1/deliveries/{did}")).await;
+        (d["attempts_log"].as_array().map_or(0, Vec::len) >= 2).then_some(())
+    })
+    .await;
+
+    // Rotation: a new secret, shown once in the answer.
+    assert_eq!(b.post(&format!("{page}/rotate"), &[]).await.status, 403);
+    let rotated = b.post(&format!("{page}/rotate"), &[("_csrf", &csrf)]).await;
+    assert_eq!(rotated.status, 200);
+    let new_secret = between(&rotated.html, "<pre id=\"new-secret\">", "<");
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert!(!b.get(&page).await.has(new_secret));
+
+    // Disable.
+    let off = b
+        .post(
+            &format!("{page}/enabled"),
+            &[("_csrf", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(off.status, 303);
+    let api = get_json(&app, &format!("/api/v1/endpoints/{id}")).await;
+    assert_eq!(api["enabled"], false);
+    let shown = b.get(&format!("{page}?done=disabled")).await;
+    assert!(shown.has("Disabled.") && shown.has(">disabled<"));
+    let big = b.get("/ui/deliveries").await;
+    assert!(big.html.len() < 200 * 1024);
+    app.stop().await;
+}

@@ -79,7 +79,7 @@ impl Nav {
             Nav::Bots => "Bots: status, today's P&L, settings",
             Nav::Rules => "Alert rules: create, edit, enable, last fire time",
             Nav::Alerts => "Fired alerts and candle charts with their markers",
-            Nav::Deliveries => "Endpoints and deliveries (not built yet)",
+            Nav::Deliveries => "Endpoints: health, tests, secrets; deliveries and their attempts",
             Nav::Logs => "Signal and broker-call logs (not built yet)",
             Nav::Analytics => "Equity curves and latencies (not built yet)",
         }

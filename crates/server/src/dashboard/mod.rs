@@ -51,6 +51,7 @@ pub mod auth;
 mod bot_settings;
 mod bots;
 mod brokers;
+mod deliveries;
 pub mod layout;
 mod overview;
 mod rules;
@@ -100,6 +101,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/rules/{id}/enabled", post(rules::set_enabled))
         .route("/ui/rules/{id}/delete", post(rules::delete))
         .route("/ui/alerts", get(alerts::list))
+        .route(
+            "/ui/deliveries",
+            get(deliveries::list).post(deliveries::create),
+        )
+        .route("/ui/deliveries/{id}", get(deliveries::endpoint))
+        .route("/ui/deliveries/{id}/enabled", post(deliveries::set_enabled))
+        .route("/ui/deliveries/{id}/test", post(deliveries::send_test))
+        .route("/ui/deliveries/{id}/rotate", post(deliveries::rotate))
+        .route("/ui/deliveries/{id}/{delivery}", get(deliveries::delivery))
+        .route(
+            "/ui/deliveries/{id}/{delivery}/replay",
+            post(deliveries::replay),
+        )
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
         .layer(axum::middleware::map_response(security_headers))
