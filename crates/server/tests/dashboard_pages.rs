@@ -643,3 +643,68 @@ async fn endpoints_are_created_tested_rotated_disabled_and_deliveries_replayed()
     assert!(big.html.len() < 200 * 1024);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_new_pages_stay_light_and_read_keys_cannot_change_rules() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let rule = api_rule(
+        &app,
+        json!({"name": "light", "symbol": "BTC", "rule_type": "rsi",
+               "config": {"period": 14, "interval": "1m", "threshold": 70, "direction": "overbought"}}),
+    )
+    .await;
+    let rule_id = rule["id"].as_str().unwrap();
+    let last = store_candles(&app, "BTC", 200).await;
+    fire(&app, rule_id, last, 150.0).await;
+    let ep = common::create_endpoint(
+        &app,
+        json!({"url": "http://127.0.0.1:9/x", "event_types": ["*"]}),
+    )
+    .await;
+    let ep_id = ep["id"].as_str().unwrap();
+    let (mut b, _) = Browser::signed_in(&app).await;
+    let css = include_str!("../src/dashboard/assets/app.css").len();
+    let js = include_str!("../src/dashboard/assets/app.js").len();
+    for path in [
+        "/ui/rules".to_string(),
+        "/ui/rules/new?type=macd_cross".to_string(),
+        format!("/ui/rules/{rule_id}"),
+        "/ui/alerts?symbol=BTC".to_string(),
+        "/ui/deliveries".to_string(),
+        format!("/ui/deliveries/{ep_id}"),
+    ] {
+        let p = b.get(&path).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert!(
+            p.html.len() + css + js < 200 * 1024,
+            "{path} weighs too much"
+        );
+        assert!(
+            !p.has("src=\"http") && !p.has("href=\"http"),
+            "{path} loads nothing from elsewhere"
+        );
+    }
+    let chart = b.get("/ui/alerts?symbol=BTC").await;
+    assert_eq!(chart.html.matches("<rect").count(), 200);
+    assert_eq!(chart.html.matches("class=\"marker\"").count(), 1);
+
+    let (_, secret) = app.create_key("looker", "read", None).await;
+    let mut reader = Browser::new(&app);
+    reader.sign_in(&secret).await;
+    let page = reader.get("/ui/rules").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let refused = reader
+        .post(
+            &format!("/ui/rules/{rule_id}/enabled"),
+            &[("_csrf", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        get_json(&app, &format!("/api/v1/rules/{rule_id}")).await["enabled"],
+        true
+    );
+    app.stop().await;
+}
