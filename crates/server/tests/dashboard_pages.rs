@@ -276,6 +276,26 @@ async fn rule_forms_refuse_without_csrf_and_show_field_errors_inline() {
     assert!(bad.has("id=\"f-config-threshold-err\""), "{}", bad.html);
     assert!(bad.has("must be greater than 0"));
     assert!(bad.has("value=\"neg\""), "the input survives");
+    let discord = b
+        .post(
+            "/ui/rules",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("rule_type", "price_alert"),
+                ("name", "hook"),
+                ("symbol", "BTC"),
+                ("config.condition", "above"),
+                ("config.target_price", "5"),
+                ("discord_webhook_url", "not a url"),
+            ],
+        )
+        .await;
+    assert_eq!(discord.status, 422);
+    assert!(
+        discord.has("id=\"f-discord_webhook_url-err\""),
+        "{}",
+        discord.html
+    );
     let unknown = b
         .post(
             "/ui/rules",

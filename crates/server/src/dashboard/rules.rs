@@ -324,7 +324,13 @@ pub async fn list(session: Session, Query(q): Query<ListQuery>) -> Result<Markup
 /// The form's values from a rule as the API shows it.
 fn form_from_rule(rule: &Value) -> FormData {
     let mut f = FormData::default();
-    for k in ["name", "symbol", "frequency", "expires_at"] {
+    for k in [
+        "name",
+        "symbol",
+        "frequency",
+        "expires_at",
+        "discord_webhook_url",
+    ] {
         if let Some(v) = rule[k].as_str() {
             f.0.insert(k.into(), v.into());
         }
@@ -423,6 +429,9 @@ fn rule_form(
                     (layout::text_field(errors, "expires_at", "Expires at",
                         "When the rule stops, RFC 3339 (2027-01-01T00:00:00Z); empty = never", &v("expires_at"), ""))
                 }
+                (layout::text_field(errors, "discord_webhook_url", "Discord webhook",
+                    "A Discord webhook URL that also gets this rule's alerts; empty = none (endpoints on the Deliveries page get them too)",
+                    &v("discord_webhook_url"), ""))
                 (layout::check_field(errors, "enabled", "Enabled", "Evaluate this rule; off keeps it without firing", f.checked("enabled")))
             }
             div { button type="submit" title="Save through the API; errors show next to their fields" { "Save rule" } }
@@ -473,6 +482,11 @@ fn body_from_form(t: RuleType, f: &FormData, creating: bool) -> Value {
     match f.text("expires_at") {
         Some(e) => body["expires_at"] = e.into(),
         None if !creating => body["expires_at"] = Value::Null,
+        None => {}
+    }
+    match f.text("discord_webhook_url") {
+        Some(u) => body["discord_webhook_url"] = u.into(),
+        None if !creating => body["discord_webhook_url"] = Value::Null,
         None => {}
     }
     if creating {
