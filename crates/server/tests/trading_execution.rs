@@ -872,8 +872,18 @@ async fn resting_alpaca_orders_are_followed_to_their_fill_and_protected() {
     // Alpaca fills the resting order later: the follower records it and
     // places the SL/TP from the fill, as one oco order (two separate sells
     // would hold the same shares twice: Alpaca refuses the second).
-    fake.set_price("AAPL", Decimal::from(190));
     let entry_id = entry.broker_order_id.as_deref().unwrap();
+    // First a partial fill (the fake fills at its price, 200): recorded
+    // and announced.
+    fake.fill_order(entry_id, Some(Decimal::from(4)));
+    let partial = eventually(15, "order.partially_filled", || async {
+        let e = events(&app, "order.partially_filled").await;
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    assert_eq!(partial[0]["filled_qty"], "4", "{partial:?}");
+    // The rest at 190: an average of 194.
+    fake.set_price("AAPL", Decimal::from(190));
     if fake.order(entry_id).unwrap()["status"] != "filled" {
         fake.fill_order(entry_id, None);
     }
@@ -885,8 +895,9 @@ async fn resting_alpaca_orders_are_followed_to_their_fill_and_protected() {
     .await;
     let leg = |name: &str| placed.iter().find(|o| o.leg == name).unwrap().clone();
     let (sl, tp) = (leg("sl"), leg("tp"));
-    assert_eq!(sl.stop_price.as_deref(), Some("180.5"), "{placed:?}");
-    assert_eq!(tp.limit_price.as_deref(), Some("209"));
+    assert_eq!(placed[0].filled_avg_price.as_deref(), Some("194"));
+    assert_eq!(sl.stop_price.as_deref(), Some("184.3"), "{placed:?}");
+    assert_eq!(tp.limit_price.as_deref(), Some("213.4"));
     assert_eq!(sl.status, "new", "{placed:?}");
     assert_eq!(tp.status, "new", "{placed:?}");
     let oco = fake.order(tp.broker_order_id.as_deref().unwrap()).unwrap();
@@ -906,7 +917,7 @@ async fn resting_alpaca_orders_are_followed_to_their_fill_and_protected() {
     // The take profit fills at Alpaca, which cancels the stop leg: both
     // rows follow.
     // (The fake fills a resting limit when its price reaches it.)
-    fake.set_price("AAPL", Decimal::from(209));
+    fake.set_price("AAPL", Decimal::from(214));
     let tp_id = tp.broker_order_id.as_deref().unwrap();
     if fake.order(tp_id).unwrap()["status"] != "filled" {
         fake.fill_order(tp_id, None);

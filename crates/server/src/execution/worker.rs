@@ -348,6 +348,7 @@ fn broker_reason(e: &BrokerError) -> String {
 fn event_for(status: OrderStatus) -> Option<&'static str> {
     match status {
         OrderStatus::Filled => Some("order.filled"),
+        OrderStatus::PartiallyFilled => Some("order.partially_filled"),
         OrderStatus::Canceled | OrderStatus::Expired => Some("order.canceled"),
         OrderStatus::Rejected => Some("order.rejected"),
         _ => None,
