@@ -347,9 +347,12 @@ async fn sections_not_built_yet_say_so() {
     let db = TestDb::sqlite().await;
     let app = TestApp::start(&db).await;
     let (mut b, _) = Browser::signed_in(&app).await;
-    let p = b.get("/ui/logs").await;
+    let p = b.get("/ui/analytics").await;
     assert_eq!(p.status, 404);
-    assert!(p.has("Logs is not built yet"));
+    assert!(p.has("Analytics is not built yet"));
+    let built = b.get("/ui/logs").await;
+    assert_eq!(built.status, 200);
+    assert!(!built.has("Logs is not built yet"));
     assert_eq!(b.get("/ui/nonsense").await.status, 404);
     app.stop().await;
 }

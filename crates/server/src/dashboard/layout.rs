@@ -80,7 +80,7 @@ impl Nav {
             Nav::Rules => "Alert rules: create, edit, enable, last fire time",
             Nav::Alerts => "Fired alerts and candle charts with their markers",
             Nav::Deliveries => "Endpoints: health, tests, secrets; deliveries and their attempts",
-            Nav::Logs => "Signal and broker-call logs (not built yet)",
+            Nav::Logs => "Signal and broker-call logs, searchable, with JSONL downloads",
             Nav::Analytics => "Equity curves and latencies (not built yet)",
         }
     }

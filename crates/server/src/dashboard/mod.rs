@@ -53,6 +53,7 @@ mod bots;
 mod brokers;
 mod deliveries;
 pub mod layout;
+mod logs;
 mod overview;
 mod rules;
 mod setup;
@@ -114,6 +115,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/ui/deliveries/{id}/{delivery}/replay",
             post(deliveries::replay),
         )
+        .route("/ui/logs", get(logs::page))
+        .route("/ui/logs/signals.jsonl", get(logs::signals_jsonl))
+        .route("/ui/logs/{id}", get(logs::bot))
+        .route("/ui/logs/{id}/calls.jsonl", get(logs::calls_jsonl))
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
         .layer(axum::middleware::map_response(security_headers))
