@@ -265,3 +265,67 @@ async fn the_broker_call_log_pages_and_downloads_with_the_session() {
     assert_eq!(b.get("/ui/logs/bot_nope/calls.jsonl").await.status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn analytics_redirects_without_a_session() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let p = Browser::new(&app).get("/ui/analytics").await;
+    assert_eq!(p.status, 303);
+    assert!(p.location.unwrap().starts_with("/ui/sign-in"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn analytics_draws_a_bounded_equity_curve_and_the_histograms() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let bot = paper_bot(&app, "curvebot").await;
+    let id = bot["id"].as_str().unwrap();
+    for i in 0..2000i64 {
+        db.store
+            .insert_equity_snapshot(&tradehook_store::EquitySnapshot {
+                bot_id: id.to_string(),
+                ts: 1_795_392_000_000 + i * 60_000,
+                equity: format!("{}", 50_000 + (i % 97) * 10),
+                cash: "50000".into(),
+                positions: json!([]),
+            })
+            .await
+            .unwrap();
+    }
+    // The bounded reads run (and are empty) on this backend.
+    assert!(db.store.recent_attempt_stats(10).await.unwrap().is_empty());
+    assert!(db.store.recent_signal_to_fill(10).await.unwrap().is_empty());
+    assert_eq!(db.store.recent_equity(id, 500).await.unwrap().len(), 500);
+    let (mut b, _) = Browser::signed_in(&app).await;
+    let p = b.get("/ui/analytics").await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.has("curvebot") && p.has("Last 500 snapshots"));
+    let at = p.html.find("points=\"").unwrap();
+    let rest = &p.html[at + 8..];
+    let points = rest[..rest.find('"').unwrap()].split(' ').count();
+    assert_eq!(points, 500, "the curve is bounded");
+    assert!(p.has("Alerts: feed to commit") && p.has("Signal to fill"));
+    assert!(p.has("No delivery attempts yet."));
+    assert!(!p.has("Analytics is not built yet"));
+    assert!(p.html.len() < 200 * 1024);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_bounded_analytics_reads_run_on_postgres() {
+    let Some(db) = TestDb::postgres("dashboard_more_stats").await else {
+        return;
+    };
+    assert!(
+        db.store
+            .recent_equity("bot_x", 500)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(db.store.recent_attempt_stats(10).await.unwrap().is_empty());
+    assert!(db.store.recent_signal_to_fill(10).await.unwrap().is_empty());
+    db.cleanup().await;
+}

@@ -13,6 +13,7 @@
 mod alerts;
 mod candles;
 mod dashboard;
+mod dashboard_stats;
 mod deliveries;
 mod endpoints;
 mod error;
@@ -39,6 +40,7 @@ use sqlx::sqlite::{
 pub use alerts::{AlertFilter, AlertPage, AlertRecord, NewAlert};
 pub use candles::{CandleQuery, CandleRow};
 pub use dashboard::{ActivityCounts, DashboardSession, FailingEndpoint};
+pub use dashboard_stats::AttemptStat;
 pub use deliveries::{
     AttemptRecord, AttemptResult, DeliveryFilter, DeliveryRecord, DeliveryStatus, LeasedDelivery,
     NextState,

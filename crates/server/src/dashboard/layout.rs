@@ -81,7 +81,7 @@ impl Nav {
             Nav::Alerts => "Fired alerts and candle charts with their markers",
             Nav::Deliveries => "Endpoints: health, tests, secrets; deliveries and their attempts",
             Nav::Logs => "Signal and broker-call logs, searchable, with JSONL downloads",
-            Nav::Analytics => "Equity curves and latencies (not built yet)",
+            Nav::Analytics => "Equity curves, latency histograms and delivery success rates",
         }
     }
 }

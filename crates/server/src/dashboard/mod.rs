@@ -46,6 +46,7 @@
 //! so revoking it ends its sessions; sign-out deletes the row.
 
 mod alerts;
+mod analytics;
 pub mod api;
 pub mod auth;
 mod bot_settings;
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/logs/signals.jsonl", get(logs::signals_jsonl))
         .route("/ui/logs/{id}", get(logs::bot))
         .route("/ui/logs/{id}/calls.jsonl", get(logs::calls_jsonl))
+        .route("/ui/analytics", get(analytics::page))
         .route("/ui/assets/{file}", get(asset))
         .route("/ui/{section}", get(coming))
         .layer(axum::middleware::map_response(security_headers))
