@@ -10,9 +10,9 @@
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::Done;
 use super::bots::{account_field, accounts, pause_button, unprocessable};
 use super::layout::{self, Nav, PageError, action_button, see_other};
 use super::setup::join;
@@ -281,11 +281,6 @@ async fn render_edit(
         &format!("Bot: {name}"),
         body,
     ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
 }
 
 pub async fn edit(

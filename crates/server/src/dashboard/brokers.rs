@@ -11,20 +11,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Done;
 use super::layout::{self, Nav, PageError, action_button, see_other};
 use super::{FormData, FormErrors, Posted, Session};
 
 /// Accounts whose live status is fetched on one page view; each may be a
 /// call to the broker.
 const STATUS_LIMIT: usize = 20;
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
 
 fn form(session: &Session, f: &FormData, errors: &FormErrors) -> Markup {
     let v = |n: &str| f.text(n).unwrap_or_default();

@@ -284,18 +284,8 @@ pub async fn endpoint(
 }
 
 pub async fn set_enabled(Path(id): Path<String>, posted: Posted) -> Result<Response, PageError> {
-    let enabled = posted.form.text("enabled").as_deref() != Some("false");
-    posted
-        .session
-        .api()
-        .patch(
-            &format!("/api/v1/endpoints/{}", urlencode(&id)),
-            &json!({ "enabled": enabled }),
-        )
-        .await
-        .json()?;
-    let done = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/ui/deliveries/{id}?done={done}")))
+    let api_path = format!("/api/v1/endpoints/{}", urlencode(&id));
+    super::set_enabled(posted, &api_path, &format!("/ui/deliveries/{id}")).await
 }
 
 pub async fn send_test(Path(id): Path<String>, posted: Posted) -> Result<Response, PageError> {

@@ -70,6 +70,31 @@ pub use api::{Api, ApiReply, FormErrors};
 pub use auth::{FormData, Posted, Session};
 pub use layout::{Nav, PageError};
 
+/// The `?done=` flag a page shows after a successful form.
+#[derive(Debug, serde::Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
+/// Enables or disables the API resource at `api_path` from a form's
+/// `enabled` field (anything but `false` enables), then sends the browser
+/// to `back` with `?done=enabled|disabled`.
+pub async fn set_enabled(
+    posted: Posted,
+    api_path: &str,
+    back: &str,
+) -> Result<axum::response::Response, PageError> {
+    let enabled = posted.form.text("enabled").as_deref() != Some("false");
+    posted
+        .session
+        .api()
+        .patch(api_path, &serde_json::json!({ "enabled": enabled }))
+        .await
+        .json()?;
+    let done = if enabled { "enabled" } else { "disabled" };
+    Ok(layout::see_other(&format!("{back}?done={done}")))
+}
+
 use crate::state::AppState;
 
 const APP_CSS: &str = include_str!("assets/app.css");

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tradehook_rules::RuleType;
 
+use super::Done;
 use super::bots::unprocessable;
 use super::layout::{self, Nav, PageError, action_button, see_other};
 use super::setup::urlencode;
@@ -537,11 +538,6 @@ fn render_edit(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 pub async fn edit(
     session: Session,
     Path(id): Path<String>,
@@ -574,18 +570,8 @@ pub async fn save(Path(id): Path<String>, posted: Posted) -> Result<Response, Pa
 }
 
 pub async fn set_enabled(Path(id): Path<String>, posted: Posted) -> Result<Response, PageError> {
-    let enabled = posted.form.text("enabled").as_deref() != Some("false");
-    posted
-        .session
-        .api()
-        .patch(
-            &format!("/api/v1/rules/{}", urlencode(&id)),
-            &json!({ "enabled": enabled }),
-        )
-        .await
-        .json()?;
-    let done = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/ui/rules?done={done}")))
+    let api_path = format!("/api/v1/rules/{}", urlencode(&id));
+    super::set_enabled(posted, &api_path, "/ui/rules").await
 }
 
 pub async fn delete(Path(id): Path<String>, posted: Posted) -> Result<Response, PageError> {
