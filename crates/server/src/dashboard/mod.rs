@@ -29,7 +29,9 @@
 //!   `select_field`) show the error for their path next to the input,
 //!   and [`layout::form_errors`] shows the API's message above the form.
 //!   Status 422 for a re-rendered form, 303 to the page on success
-//!   (`layout::see_other("/ui/…?done=saved")`).
+//!   (`layout::see_other("/ui/…?done=saved")`); the page reads the flag
+//!   with `Query<Done>`. An enable/disable button posts to a handler that
+//!   calls [`set_enabled`] with the API path.
 //! - **Navigation**: add the page to [`layout::Nav`] and its route to
 //!   [`router`]. Every control has a `title` tooltip; every input has a
 //!   label and, where useful, visible help text.
