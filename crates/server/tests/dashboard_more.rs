@@ -7,110 +7,11 @@
 
 mod common;
 
-use common::{ADMIN_KEY, TestApp, post_json};
-use reqwest::StatusCode;
+use common::{TestApp, post_json};
 use serde_json::{Value, json};
 use tradehook_store::testing::TestDb;
 
-/// A browser: keeps the session cookie and the page's CSRF token, and
-/// does not follow redirects so tests see them.
-struct Browser<'a> {
-    app: &'a TestApp,
-    client: reqwest::Client,
-    cookie: Option<String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    html: String,
-}
-
-impl Page {
-    /// The value of the first hidden `_csrf` field.
-    fn csrf(&self) -> String {
-        let at = self
-            .html
-            .find("name=\"_csrf\" value=\"")
-            .expect("the page has a CSRF field");
-        let rest = &self.html[at + 20..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-
-    fn has(&self, text: &str) -> bool {
-        self.html.contains(text)
-    }
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Browser {
-            app,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        let status = r.status();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_string());
-        let set_cookie = r
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_string());
-        if let Some(c) = &set_cookie {
-            let pair = c.split(';').next().unwrap().to_string();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
-        }
-        Page {
-            status,
-            location,
-            set_cookie,
-            html: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let mut req = self.client.get(self.app.url(path));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let mut req = self.client.post(self.app.url(path)).form(form);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    async fn sign_in(&mut self, key: &str) -> Page {
-        self.post("/ui/sign-in", &[("key", key), ("next", "/ui")])
-            .await
-    }
-
-    /// Signs in with the admin key and returns the overview's CSRF token.
-    async fn signed_in(app: &'a TestApp) -> (Browser<'a>, String) {
-        let mut b = Browser::new(app);
-        let p = b.sign_in(ADMIN_KEY).await;
-        assert_eq!(p.status, 303, "{}", p.html);
-        let overview = b.get("/ui").await;
-        assert_eq!(overview.status, 200);
-        let csrf = overview.csrf();
-        (b, csrf)
-    }
-}
+use common::browser::Browser;
 
 /// A paper account and a bot on it, through the API; returns the bot.
 async fn paper_bot(app: &TestApp, name: &str) -> Value {
