@@ -14,7 +14,7 @@ use tradehook_core::time::UnixMillis;
 use crate::rules::RuleRecord;
 use crate::sql::Where;
 use crate::tx::on_tx;
-use crate::{Result, Store, StoreError, on_backend};
+use crate::{Result, Store, StoreError, on_backend, on_write};
 
 /// A stored alert.
 #[derive(Debug, Clone, PartialEq)]
@@ -303,7 +303,7 @@ impl Store {
     /// many were deleted; call again until 0 so no single statement holds
     /// locks for long.
     pub async fn prune_alerts(&self, before: UnixMillis, batch: i64) -> Result<u64> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "DELETE FROM alerts WHERE id IN (
                     SELECT id FROM alerts WHERE committed_at < $1 ORDER BY committed_at LIMIT $2)",

@@ -3,7 +3,7 @@
 use tradehook_core::time::UnixMillis;
 
 use crate::tx::on_tx;
-use crate::{Result, Store, on_backend};
+use crate::{Result, Store, on_backend, on_write};
 
 /// A stored candle.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -151,7 +151,7 @@ impl Store {
         before: UnixMillis,
         batch: i64,
     ) -> Result<u64> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "DELETE FROM candles WHERE (source, symbol, interval, open_time) IN (
                     SELECT source, symbol, interval, open_time FROM candles

@@ -9,7 +9,7 @@
 
 use tradehook_core::time::UnixMillis;
 
-use crate::{Result, Store, on_backend};
+use crate::{Result, Store, on_backend, on_write};
 
 /// A stored dashboard session.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -47,7 +47,7 @@ pub struct FailingEndpoint {
 
 impl Store {
     pub async fn insert_dashboard_session(&self, s: &DashboardSession) -> Result<()> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO dashboard_sessions (id_hash, key_id, key_sealed, csrf_token, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -85,7 +85,7 @@ impl Store {
 
     /// Ends a session; true when there was one.
     pub async fn delete_dashboard_session(&self, id_hash: &str) -> Result<bool> {
-        let n = on_backend!(self, pool => {
+        let n = on_write!(self, pool => {
             sqlx::query("DELETE FROM dashboard_sessions WHERE id_hash = $1")
                 .bind(id_hash)
                 .execute(pool)
@@ -97,7 +97,7 @@ impl Store {
 
     /// Deletes expired sessions; returns how many.
     pub async fn prune_dashboard_sessions(&self, now: UnixMillis) -> Result<u64> {
-        let n = on_backend!(self, pool => {
+        let n = on_write!(self, pool => {
             sqlx::query("DELETE FROM dashboard_sessions WHERE expires_at <= $1")
                 .bind(now)
                 .execute(pool)

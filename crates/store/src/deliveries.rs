@@ -12,7 +12,7 @@ use tradehook_core::event::Event;
 use tradehook_core::time::UnixMillis;
 
 use crate::tx::on_tx;
-use crate::{BackendKind, Result, Store, StoreError, on_backend};
+use crate::{BackendKind, Result, Store, StoreError, on_backend, on_write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
@@ -318,7 +318,7 @@ impl Store {
         lease_token: i64,
         until: UnixMillis,
     ) -> Result<bool> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "UPDATE deliveries SET next_attempt_at = $3, lease_owner = NULL
                  WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
@@ -377,7 +377,7 @@ impl Store {
     /// Makes a delivery due now with a fresh attempt budget, whatever its
     /// state. Its `webhook-id` (the event id) stays the same.
     pub async fn replay_delivery(&self, id: &str, now: UnixMillis) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2,
                     lease_token = lease_token + 1, lease_owner = NULL
@@ -403,7 +403,7 @@ impl Store {
         since: UnixMillis,
         now: UnixMillis,
     ) -> Result<u64> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3,
                     lease_token = lease_token + 1, lease_owner = NULL

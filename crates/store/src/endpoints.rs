@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tradehook_core::time::UnixMillis;
 
-use crate::{Result, Store, StoreError, on_backend};
+use crate::{Result, Store, StoreError, on_backend, on_write};
 
 /// A stored endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +182,7 @@ pub(crate) fn rows_to_records(rows: Vec<EndpointRow>) -> Result<Vec<EndpointReco
 
 impl Store {
     pub async fn insert_endpoint(&self, e: &EndpointRecord) -> Result<()> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             bind_endpoint!(sqlx::query(INSERT_ENDPOINT), e).execute(pool).await?;
         });
         Ok(())
@@ -191,7 +191,7 @@ impl Store {
     /// Writes every field of an existing endpoint (a PATCH is applied by
     /// the caller to the record first). `NotFound` if it is gone.
     pub async fn update_endpoint(&self, e: &EndpointRecord) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             bind_endpoint!(sqlx::query(
                 "UPDATE endpoints SET kind = $2, url = $3, description = $4, event_types = $5,
                     filter_symbols = $6, filter_rule_ids = $7, filter_bot_ids = $8, enabled = $9,
@@ -252,7 +252,7 @@ impl Store {
 
     /// Deletes an endpoint and (by cascade) its deliveries.
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
         });
         if done == 0 {

@@ -11,7 +11,7 @@ use tradehook_core::time::UnixMillis;
 use tradehook_core::webhook::pattern::EventPattern;
 
 use crate::tx::on_tx;
-use crate::{Result, Store, StoreError, Tx, on_backend};
+use crate::{Result, Store, StoreError, Tx, on_backend, on_write};
 
 /// An event with its position in the stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,8 +94,23 @@ impl Tx {
     /// endpoint. Returns the event's sequence number and the number of
     /// deliveries created.
     pub async fn publish_event(&mut self, event: &Event) -> Result<(i64, usize)> {
+        if let Some(kept) = self.subscribers.take() {
+            let out = self.publish_event_to_subscribers(event, &kept).await;
+            self.subscribers = Some(kept);
+            return out;
+        }
         let subscribers = self.subscribers().await?;
         self.publish_event_to_subscribers(event, &subscribers).await
+    }
+
+    /// Reads the enabled endpoints' subscriptions once for the rest of
+    /// this transaction, so a transaction publishing many events (a batch
+    /// of executed signals) does not read them per event. Only for a
+    /// transaction that does not itself change endpoints afterwards.
+    pub async fn keep_subscribers(&mut self) -> Result<()> {
+        let subscribers = self.subscribers().await?;
+        self.subscribers = Some(subscribers);
+        Ok(())
     }
 
     /// The enabled endpoints' subscriptions as this transaction sees them,
@@ -236,7 +251,7 @@ impl Store {
     /// and attempts go by cascade). Returns how many were deleted; call
     /// again until 0 so no single statement holds locks for long.
     pub async fn prune_events(&self, before: UnixMillis, batch: i64) -> Result<u64> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at < $1 ORDER BY seq LIMIT $2)",
             )

@@ -3,7 +3,7 @@
 use tradehook_core::apikey::{KeyHash, Role};
 use tradehook_core::time::UnixMillis;
 
-use crate::{Result, Store, StoreError, on_backend};
+use crate::{Result, Store, StoreError, on_backend, on_write};
 
 /// A stored API key, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -46,7 +46,7 @@ impl Store {
     /// Stores a key. A live key with the same name is a
     /// `Conflict { constraint: "api_key_name_taken" }`.
     pub async fn insert_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO api_keys (id, name, role, prefix, key_hash, rate_limit_per_minute, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -114,7 +114,7 @@ impl Store {
     /// Revokes a key. Revoking a revoked key keeps the first revocation
     /// time and succeeds; an unknown id is `NotFound`.
     pub async fn revoke_api_key(&self, id: &str, now: UnixMillis) -> Result<ApiKeyRecord> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
@@ -127,7 +127,7 @@ impl Store {
     /// Records that a key was used. Callers throttle this; it is not on
     /// every request.
     pub async fn touch_api_key(&self, id: &str, now: UnixMillis) -> Result<()> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)

@@ -74,6 +74,61 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
+/// Like [`on_backend!`], for a statement that writes outside a [`Tx`]: on
+/// SQLite it first takes the store's write gate (see [`WriteGate`]), so
+/// writers of this process queue in order instead of meeting in SQLite's
+/// busy handler.
+macro_rules! on_write {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => {
+                let _gate = $store.gate.enter().await?;
+                $body
+            }
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_write;
+
+/// SQLite has one writer at a time. Writers that collide there wait in
+/// SQLite's busy handler, which sleeps 1, 2, 5, 10 … ms between tries: a
+/// millisecond write can wait tens of milliseconds. So every write of a
+/// store (its transactions and its single statements, [`on_write!`]) first
+/// takes this gate, a fair async mutex shared by the store's clones, and
+/// the process's writers take turns in arrival order. Reads never take
+/// it (WAL readers do not block the writer). Another process writing the
+/// same file (the CLI) still meets the busy handler.
+///
+/// Entering waits at most the busy timeout, then fails as SQLite's busy
+/// handler would (a write issued while the same task holds a transaction
+/// cannot deadlock forever).
+#[derive(Debug)]
+pub(crate) struct WriteGate {
+    lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    timeout: Duration,
+}
+
+impl WriteGate {
+    fn new(sqlite: bool, timeout: Duration) -> Self {
+        WriteGate {
+            lock: sqlite.then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+            timeout,
+        }
+    }
+
+    /// The gate's guard; `None` on PostgreSQL.
+    pub(crate) async fn enter(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+        let Some(lock) = &self.lock else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.timeout, lock.clone().lock_owned()).await {
+            Ok(guard) => Ok(Some(guard)),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
+    }
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -112,6 +167,35 @@ pub(crate) enum Backend {
     Postgres(PgPool),
 }
 
+/// How often the WAL is checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`]
+/// (`PASSIVE`: it waits for no reader or writer), so that no commit pays
+/// for a checkpoint (SQLite's automatic one runs inside the commit that
+/// crosses its threshold, adding milliseconds to that one). Ends when the
+/// last clone of its store is dropped (`alive`) or the pool is closed.
+async fn checkpoints(pool: SqlitePool, alive: std::sync::Weak<WriteGate>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                break;
+            }
+            tracing::debug!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -136,6 +220,8 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// SQLite's write gate, shared by clones.
+    pub(crate) gate: std::sync::Arc<WriteGate>,
     /// The intake's group commit (SQLite) and bot cache, shared by clones.
     pub(crate) intake: std::sync::Arc<trading::IntakeState>,
 }
@@ -146,7 +232,8 @@ impl Store {
     /// timeout. Does not run migrations; see [`Store::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         let invalid = |e: sqlx::Error| StoreError::InvalidUrl(format!("{}: {e}", redact_url(url)));
-        let backend = match BackendKind::from_url(url)? {
+        let kind = BackendKind::from_url(url)?;
+        let backend = match kind {
             BackendKind::Sqlite => {
                 let connect = SqliteConnectOptions::from_str(url)
                     .map_err(invalid)?
@@ -156,7 +243,10 @@ impl Store {
                     // transactions before a power loss (not a process crash).
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(options.busy_timeout);
+                    .busy_timeout(options.busy_timeout)
+                    // Checkpoints run in the background (`checkpoints`),
+                    // not inside whichever commit crosses 1000 pages.
+                    .pragma("wal_autocheckpoint", "0");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
@@ -174,8 +264,16 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
+        let gate = std::sync::Arc::new(WriteGate::new(
+            kind == BackendKind::Sqlite,
+            options.busy_timeout,
+        ));
+        if let Backend::Sqlite(pool) = &backend {
+            tokio::spawn(checkpoints(pool.clone(), std::sync::Arc::downgrade(&gate)));
+        }
         Ok(Store {
             backend,
+            gate,
             intake: Default::default(),
         })
     }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use tradehook_core::time::{UnixMillis, now_ms};
 
 use super::{ACCOUNT_IN_USE, json_text, map_err, parse_json};
-use crate::{Result, Store, StoreError, on_backend};
+use crate::tx::on_tx;
+use crate::{Result, Store, StoreError, Tx, on_backend, on_write};
 
 /// A stored broker account, without the paper broker's state.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -61,7 +62,7 @@ impl Store {
     /// Stores an account. A taken name is a
     /// `Conflict { constraint: "broker_account_name_taken" }`.
     pub async fn insert_broker_account(&self, a: &NewBrokerAccount) -> Result<BrokerAccountRecord> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO broker_accounts (id, name, kind, environment, credentials, base_url, starting_cash,
                     created_at, updated_at)
@@ -127,7 +128,7 @@ impl Store {
              WHERE id = $1
              RETURNING {COLUMNS}"
         );
-        let row = on_backend!(self, pool => {
+        let row = on_write!(self, pool => {
             sqlx::query_as::<_, BrokerAccountRecord>(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(&patch.name)
@@ -149,7 +150,7 @@ impl Store {
     /// bot (its orders still point at the account), is a
     /// `Conflict { constraint: "broker_account_in_use" }`.
     pub async fn delete_broker_account(&self, id: &str) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query("DELETE FROM broker_accounts WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -165,7 +166,7 @@ impl Store {
 
     /// Replaces the paper broker's persisted state of an account.
     pub async fn save_paper_state(&self, id: &str, state: &Value) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query("UPDATE broker_accounts SET paper_state = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(json_text(state))
@@ -192,5 +193,25 @@ impl Store {
         state
             .map(|text| parse_json("paper state", &text))
             .transpose()
+    }
+}
+
+impl Tx {
+    /// [`Store::save_paper_state`] inside a larger write, so the paper
+    /// broker's state commits with the order rows it explains.
+    pub async fn save_paper_state(&mut self, id: &str, state: &Value) -> Result<()> {
+        let done = on_tx!(self, conn => {
+            sqlx::query("UPDATE broker_accounts SET paper_state = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(json_text(state))
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }

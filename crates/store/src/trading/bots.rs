@@ -19,7 +19,7 @@ use serde_json::Value;
 use tradehook_core::time::{UnixMillis, now_ms};
 
 use super::{ACCOUNT_MISSING, json_text, map_err, parse_json};
-use crate::{Result, Store, StoreError, on_backend};
+use crate::{Result, Store, StoreError, on_backend, on_write};
 
 /// How long [`Store::find_bot_by_token_hash_cached`] may answer from
 /// memory. A change made through this process's store is seen at once; a
@@ -203,7 +203,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
              RETURNING {COLUMNS}"
         );
-        let row = on_backend!(self, pool => {
+        let row = on_write!(self, pool => {
             sqlx::query_as::<_, BotRow>(sqlx::AssertSqlSafe(sql))
                 .bind(&b.id)
                 .bind(&b.name)
@@ -303,7 +303,7 @@ impl Store {
              WHERE id = $1 AND deleted_at IS NULL
              RETURNING {COLUMNS}"
         );
-        let row = on_backend!(self, pool => {
+        let row = on_write!(self, pool => {
             sqlx::query_as::<_, BotRow>(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(&patch.name)
@@ -331,7 +331,7 @@ impl Store {
         token_hash: &str,
         token_sealed: &str,
     ) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query(
                 "UPDATE bots SET token_hash = $2, token_sealed = $3, updated_at = $4
                  WHERE id = $1 AND deleted_at IS NULL",
@@ -362,7 +362,7 @@ impl Store {
         paused: bool,
         reason: Option<&str>,
     ) -> Result<bool> {
-        let changed = on_backend!(self, pool => {
+        let changed = on_write!(self, pool => {
             sqlx::query(
                 "UPDATE bots SET paused = $2, paused_reason = CASE WHEN $2 THEN $3 ELSE NULL END, updated_at = $4
                  WHERE id = $1 AND deleted_at IS NULL AND paused <> $2",
@@ -388,7 +388,7 @@ impl Store {
     /// asked for), its name is free again and its token stops working.
     /// `NotFound` if it is missing or already deleted.
     pub async fn delete_bot(&self, id: &str) -> Result<()> {
-        let done = on_backend!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query("UPDATE bots SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(now_ms())

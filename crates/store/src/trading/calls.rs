@@ -7,7 +7,7 @@ use tradehook_core::time::UnixMillis;
 
 use super::{Cursor, trim_page};
 use crate::sql::Where;
-use crate::{Backend, Result, Store, StoreError, on_backend};
+use crate::{Backend, Result, Store, StoreError, on_backend, on_write};
 
 /// One logged broker call.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -116,7 +116,10 @@ impl Store {
             }};
         }
         match &self.backend {
-            Backend::Sqlite(pool) => insert_all!(pool, sqlx::Sqlite),
+            Backend::Sqlite(pool) => {
+                let _gate = self.gate.enter().await?;
+                insert_all!(pool, sqlx::Sqlite)
+            }
             Backend::Postgres(pool) => insert_all!(pool, sqlx::Postgres),
         }
         Ok(ids)
@@ -199,7 +202,7 @@ impl Store {
     /// many; call again until 0 so no single statement holds locks for
     /// long.
     pub async fn prune_broker_calls(&self, before: UnixMillis, batch: i64) -> Result<u64> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "DELETE FROM broker_calls WHERE id IN (
                     SELECT id FROM broker_calls WHERE created_at < $1 ORDER BY created_at LIMIT $2)",

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tradehook_core::time::UnixMillis;
 
 use super::{json_text, parse_json};
-use crate::{Result, Store, StoreError, on_backend};
+use crate::{Result, Store, StoreError, on_backend, on_write};
 
 /// A bot's equity at one instant. Money is decimal text.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +46,7 @@ impl Store {
     /// Stores a snapshot. A second one for the same bot and instant
     /// replaces the first: the later reading is the better one.
     pub async fn insert_equity_snapshot(&self, s: &EquitySnapshot) -> Result<()> {
-        on_backend!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO equity_snapshots (bot_id, ts, equity, cash, positions) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (bot_id, ts) DO UPDATE
@@ -93,7 +93,7 @@ impl Store {
     /// deleted. Running it again deletes nothing more.
     pub async fn thin_equity(&self, older_than: UnixMillis, keep_every_ms: i64) -> Result<u64> {
         let every = keep_every_ms.max(1);
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(
                 "DELETE FROM equity_snapshots
                  WHERE ts < $1 AND EXISTS (

@@ -14,7 +14,7 @@
 use tradehook_core::time::{UnixMillis, now_ms};
 
 use crate::tx::on_tx;
-use crate::{BackendKind, Result, Store, StoreError, Tx, on_backend};
+use crate::{BackendKind, Result, Store, StoreError, Tx, on_backend, on_write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
@@ -106,7 +106,7 @@ impl Store {
              WHERE id IN ({pick})
              RETURNING {COLUMNS}"
         );
-        let mut jobs = on_backend!(self, pool => {
+        let mut jobs = on_write!(self, pool => {
             sqlx::query_as::<_, JobRecord>(sqlx::AssertSqlSafe(sql))
                 .bind(now)
                 .bind(now.saturating_add(lease_ms))
@@ -139,7 +139,7 @@ impl Store {
     /// Marks a leased job done. `false` if the lease was lost (it expired
     /// and another worker took the job) or the job is no longer pending.
     pub async fn complete_job(&self, id: &str, lease_token: i64) -> Result<bool> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(COMPLETE).bind(id).bind(lease_token).bind(now_ms())
                 .execute(pool).await?.rows_affected() > 0
         }))
@@ -154,7 +154,7 @@ impl Store {
         next_attempt_at: UnixMillis,
         error: &str,
     ) -> Result<bool> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(RETRY).bind(id).bind(lease_token).bind(next_attempt_at).bind(error).bind(now_ms())
                 .execute(pool).await?.rows_affected() > 0
         }))
@@ -163,7 +163,7 @@ impl Store {
     /// Gives up on a leased job, recording why. `false` if the lease was
     /// lost.
     pub async fn fail_job(&self, id: &str, lease_token: i64, error: &str) -> Result<bool> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             sqlx::query(FAIL).bind(id).bind(lease_token).bind(error).bind(now_ms())
                 .execute(pool).await?.rows_affected() > 0
         }))

@@ -12,7 +12,7 @@ use tradehook_core::time::{UnixMillis, now_ms};
 use super::{Cursor, map_err, trim_page};
 use crate::sql::Where;
 use crate::tx::on_tx;
-use crate::{Result, Store, StoreError, Tx, on_backend};
+use crate::{Result, Store, StoreError, Tx, on_backend, on_write};
 
 /// Statuses after which an order never changes. The `orders_open` index
 /// in the migrations lists the same ones; both must agree.
@@ -185,7 +185,7 @@ impl Store {
     /// `Conflict { constraint: "order_client_id_taken" }`; an unknown
     /// bot is `Conflict { constraint: "bot_missing" }`.
     pub async fn insert_order(&self, o: &NewOrder) -> Result<OrderRecord> {
-        Ok(on_backend!(self, pool => {
+        Ok(on_write!(self, pool => {
             bind_new_order!(sqlx::query_as::<_, OrderRecord>(sqlx::AssertSqlSafe(insert_sql())), o)
                 .fetch_one(pool)
                 .await
@@ -216,7 +216,7 @@ impl Store {
     /// Records what the broker said about an order, stamping `updated_at`
     /// with the wall clock. Returns the order as it now is.
     pub async fn update_order(&self, id: &str, u: &OrderUpdate) -> Result<OrderRecord> {
-        let row = on_backend!(self, pool => {
+        let row = on_write!(self, pool => {
             bind_update!(sqlx::query_as::<_, OrderRecord>(sqlx::AssertSqlSafe(update_sql())), id, u)
                 .fetch_optional(pool)
                 .await?
@@ -319,6 +319,19 @@ fn oldest_first(mut orders: Vec<OrderRecord>) -> Vec<OrderRecord> {
 }
 
 impl Tx {
+    /// [`Store::get_order_by_client_id`] as this transaction sees it
+    /// (rows it wrote included).
+    pub async fn get_order_by_client_id(&mut self, client_order_id: &str) -> Result<OrderRecord> {
+        let sql = format!("SELECT {COLUMNS} FROM orders WHERE client_order_id = $1");
+        let row = on_tx!(self, conn => {
+            sqlx::query_as::<_, OrderRecord>(sqlx::AssertSqlSafe(sql))
+                .bind(client_order_id)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
     /// [`Store::insert_order`] inside a larger write (the order with the
     /// event that announces it).
     pub async fn insert_order(&mut self, o: &NewOrder) -> Result<OrderRecord> {
