@@ -14,6 +14,7 @@ mod accounts;
 mod bots;
 mod calls;
 mod equity;
+mod intake;
 mod jobs;
 mod orders;
 mod signals;
@@ -31,7 +32,7 @@ pub use orders::{
 /// SQLite's group commit and the bot-by-token cache.
 #[derive(Debug, Default)]
 pub(crate) struct IntakeState {
-    pub(crate) queue: signals::IntakeQueue,
+    pub(crate) queue: intake::IntakeQueue,
     pub(crate) bots: bots::BotCache,
 }
 pub use signals::{NewSignal, SignalFilter, SignalOutcome, SignalPage, SignalRecord, SignalStatus};
