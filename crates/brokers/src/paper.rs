@@ -53,7 +53,8 @@
 //!   orders.
 //! - **Persistence.** [`PaperBroker::snapshot`] gives the whole state
 //!   ([`PaperState`], serde) and [`PaperBroker::restore`] rebuilds the broker
-//!   from it; the server stores it after each change.
+//!   from it; the server stores it in the same transaction as the order
+//!   rows each batch of changes wrote.
 //!
 //! All methods take a mutex for a few microseconds and do no IO. The
 //! [`PriceSource`] is called with the mutex held, so it must not call back
@@ -75,7 +76,10 @@ use crate::types::{
 };
 
 /// Final orders kept in the state (and so remembered for idempotency).
-pub const HISTORY_LIMIT: usize = 1000;
+/// The server commits the state together with the order rows, so the
+/// rows, not this history, are the record of past orders; a small history
+/// keeps the state (saved with every batch of changes) small.
+pub const HISTORY_LIMIT: usize = 100;
 
 /// Latest prices, implemented by the server from its market cache.
 pub trait PriceSource: Send + Sync {

@@ -58,6 +58,7 @@
 //!   update the order rows and publish `order.filled` / `order.canceled`.
 
 mod calls;
+mod journal;
 mod plan;
 mod worker;
 

@@ -24,6 +24,7 @@ use tradehook_store::{
 };
 
 use super::calls::{CallSink, Recorded};
+use super::journal::{Journal, Writer};
 use super::plan;
 use crate::api::bots::BotSettings;
 use crate::market::Market;
@@ -37,6 +38,9 @@ const BATCH: i64 = 32;
 const IDLE: Duration = Duration::from_millis(50);
 /// Attempts before a job fails.
 const MAX_ATTEMPTS: i64 = 5;
+/// A paper journal commits once it has been open this long (and at the
+/// end of its bot's batch), so it holds SQLite's writer only briefly.
+const JOURNAL_SPAN: Duration = Duration::from_millis(2);
 
 /// Prices for the paper brokers, from the market cache.
 struct MarketPrices(Market);
@@ -51,13 +55,20 @@ impl PriceSource for MarketPrices {
 #[derive(Clone)]
 struct Paper {
     broker: Arc<PaperBroker>,
-    /// Serialises snapshot + save so an older snapshot never overwrites a
-    /// newer one.
-    save: Arc<tokio::sync::Mutex<()>>,
-    /// Held from a broker change until its order rows are written, so the
-    /// job loop and the tick task never write an order's rows out of order
-    /// (a fill recorded, then overwritten by the older `new`).
+    /// Held from a broker change until its rows and the broker's state
+    /// are committed (a [`PaperJournal`]), so the job loop, the tick task
+    /// and the risk actions change the account one at a time and never
+    /// write an order's rows out of order.
     book: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A paper account's open journal: its book held, its writes collected.
+struct PaperJournal {
+    account_id: String,
+    paper: Paper,
+    journal: Arc<tokio::sync::Mutex<Journal>>,
+    _book: tokio::sync::OwnedMutexGuard<()>,
+    opened: std::time::Instant,
 }
 
 /// How a job ended.
@@ -96,6 +107,9 @@ struct Ctx {
     broker: Arc<dyn BrokerAdapter>,
     /// Set for paper accounts.
     paper: Option<Paper>,
+    /// Set for paper accounts: where the writes go, committed with the
+    /// broker's state (its book is held by whoever opened it).
+    journal: Option<Arc<tokio::sync::Mutex<Journal>>>,
 }
 
 impl Ctx {
@@ -109,14 +123,20 @@ impl Ctx {
             kind: self.kind,
             broker: self.broker.clone(),
             paper: self.paper.clone(),
+            journal: self.journal.clone(),
         }
     }
 
+    /// The paper book's lock, unless this context's journal holds it.
     async fn book(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.paper {
-            Some(p) => Some(p.book.lock().await),
-            None => None,
+            Some(p) if self.journal.is_none() => Some(p.book.lock().await),
+            _ => None,
         }
+    }
+
+    fn journal(&self) -> Option<&tokio::sync::Mutex<Journal>> {
+        self.journal.as_deref()
     }
 }
 
@@ -198,8 +218,10 @@ pub(crate) async fn cancel_orders(
     orders: &[Order],
 ) -> Result<Vec<OrderRecord>, String> {
     let exec = running(state).ok_or("the execution worker is not running")?;
-    let ctx = exec.risk_ctx(account, bot, None).await?;
+    let mut ctx = exec.risk_ctx(account, bot, None).await?;
+    let open = exec.journal_for(&mut ctx).await.map_err(|Retry(e)| e)?;
     let mut rows = Vec::new();
+    let mut result = Ok(());
     {
         let _book = ctx.book().await;
         for o in orders {
@@ -208,20 +230,24 @@ pub(crate) async fn cancel_orders(
                 continue;
             }
             let canceled = canceled_state(&ctx, o).await;
-            exec.record_update(&canceled, Some(bot), ctx.kind)
+            if let Err(Retry(e)) = exec
+                .record_update(ctx.journal(), &canceled, Some(bot), ctx.kind)
                 .await
-                .map_err(|Retry(e)| e)?;
-            if let Ok(row) = state.store.get_order_by_client_id(&o.client_order_id).await
+            {
+                result = Err(e);
+                break;
+            }
+            if let Ok(row) = exec.order_row(ctx.journal(), &o.client_order_id).await
                 && row.bot_id == bot.id
             {
                 rows.push(row);
             }
         }
     }
-    if let Some(paper) = &ctx.paper {
-        exec.save(&account.id, paper).await.map_err(|Retry(e)| e)?;
-    }
-    Ok(rows)
+    // What the broker did is committed even when a row could not be.
+    ctx.journal = None;
+    exec.close_journal(open).await.map_err(|Retry(e)| e)?;
+    result.map(|()| rows)
 }
 
 /// Cancels every open order of the account and closes every position
@@ -241,7 +267,8 @@ pub(crate) async fn liquidate(
             .map_err(|e| e.to_string())?
     };
     cancel_orders(state, account, bot, &open).await?;
-    let ctx = exec.risk_ctx(account, bot, Some(reason)).await?;
+    let mut ctx = exec.risk_ctx(account, bot, Some(reason)).await?;
+    let journal = exec.journal_for(&mut ctx).await.map_err(|Retry(e)| e)?;
     let positions = ctx.broker.positions().await.map_err(|e| e.to_string())?;
     let now = now_ms();
     let mut result = Ok(());
@@ -256,9 +283,8 @@ pub(crate) async fn liquidate(
             Err(Retry(e)) => result = Err(format!("cannot close {}: {e}", p.symbol)),
         }
     }
-    if let Some(paper) = &ctx.paper {
-        exec.save(&account.id, paper).await.map_err(|Retry(e)| e)?;
-    }
+    ctx.journal = None;
+    exec.close_journal(journal).await.map_err(|Retry(e)| e)?;
     result
 }
 
@@ -383,12 +409,8 @@ impl Executor {
                     None => by_bot.push((job.bot_id.clone(), vec![job])),
                 }
             }
-            futures::future::join_all(by_bot.into_iter().map(|(_, queue)| async {
-                for job in queue {
-                    self.run_job(job).await;
-                }
-            }))
-            .await;
+            futures::future::join_all(by_bot.into_iter().map(|(_, queue)| self.run_queue(queue)))
+                .await;
             if idle {
                 tokio::select! {
                     () = stop.cancelled() => break,
@@ -434,7 +456,6 @@ impl Executor {
         };
         let fresh = Paper {
             broker: Arc::new(broker),
-            save: Arc::new(tokio::sync::Mutex::new(())),
             book: Arc::new(tokio::sync::Mutex::new(())),
         };
         let mut papers = self.papers.lock().expect("lock");
@@ -465,6 +486,7 @@ impl Executor {
             kind,
             broker,
             paper,
+            journal: None,
         })
     }
 
@@ -524,37 +546,186 @@ impl Executor {
             .map_err(|e| format!("cannot reach Alpaca: {e}"))
     }
 
-    async fn save(&self, account_id: &str, paper: &Paper) -> Step<()> {
-        let _guard = paper.save.lock().await;
-        let snapshot = serde_json::to_value(paper.broker.snapshot())
-            .map_err(|e| Retry(format!("paper state: {e}")))?;
-        self.state
-            .store
-            .save_paper_state(account_id, &snapshot)
-            .await?;
-        Ok(())
+    /// Opens a journal for a paper account: holds its book, then starts
+    /// the transaction. Refused when the account was reloaded (a failed
+    /// commit) while this caller waited for the book.
+    async fn open_journal(&self, account_id: &str, paper: &Paper) -> Step<PaperJournal> {
+        let book = paper.book.clone().lock_owned().await;
+        self.journal_with(account_id, paper, book).await
     }
 
-    async fn run_job(&self, job: JobRecord) {
-        let result = self.execute(&job).await;
-        let done = match result {
-            Ok((signal, outcome)) => self.finish(&job, signal.as_ref(), outcome).await,
-            Err(Retry(e)) => self.retry(&job, &e).await,
+    /// [`Executor::open_journal`] for a caller already holding the book.
+    async fn journal_with(
+        &self,
+        account_id: &str,
+        paper: &Paper,
+        book: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Step<PaperJournal> {
+        if !self.is_current(account_id, paper) {
+            return Err(Retry("the paper account was reloaded".into()));
+        }
+        Ok(PaperJournal {
+            account_id: account_id.to_string(),
+            paper: paper.clone(),
+            journal: Arc::new(tokio::sync::Mutex::new(
+                Journal::begin(&self.state.store, true).await?,
+            )),
+            _book: book,
+            opened: std::time::Instant::now(),
+        })
+    }
+
+    /// A journal for `ctx` when its account is a paper one (set on
+    /// `ctx`); close it with [`Executor::close_journal`] once `ctx` has
+    /// dropped its share.
+    async fn journal_for(&self, ctx: &mut Ctx) -> Step<Option<PaperJournal>> {
+        let Some(paper) = ctx.paper.clone() else {
+            return Ok(None);
         };
-        if let Err(e) = done {
-            tracing::warn!(job = %job.id, error = %e, "cannot record an execution result");
+        let open = self.open_journal(&ctx.account_id, &paper).await?;
+        ctx.journal = Some(open.journal.clone());
+        Ok(Some(open))
+    }
+
+    /// Saves the paper broker's state in the journal and commits it with
+    /// the rows it explains. If that fails, the in-memory broker is
+    /// forgotten, so the next use restores the state last committed.
+    async fn close_journal(&self, open: Option<PaperJournal>) -> Step<()> {
+        let Some(open) = open else { return Ok(()) };
+        let PaperJournal {
+            account_id,
+            paper,
+            journal,
+            _book,
+            ..
+        } = open;
+        let result: Step<()> = async {
+            let mut journal = Arc::try_unwrap(journal)
+                .map_err(|_| Retry("a paper journal is still in use".into()))?
+                .into_inner();
+            let snapshot = serde_json::to_value(paper.broker.snapshot())
+                .map_err(|e| Retry(format!("paper state: {e}")))?;
+            journal.tx.save_paper_state(&account_id, &snapshot).await?;
+            journal.commit(&self.state.outbox).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(Retry(e)) = &result {
+            tracing::warn!(account = %account_id, error = %e, "a paper journal did not commit; reloading the account");
+            self.forget_paper(&account_id, &paper);
+        }
+        result
+    }
+
+    /// Whether `paper` is the loaded broker of the account.
+    fn is_current(&self, account_id: &str, paper: &Paper) -> bool {
+        self.papers
+            .lock()
+            .expect("lock")
+            .get(account_id)
+            .is_some_and(|p| Arc::ptr_eq(&p.broker, &paper.broker))
+    }
+
+    /// Drops a paper broker whose changes could not be committed, so the
+    /// account's next use restores the state last committed.
+    fn forget_paper(&self, account_id: &str, paper: &Paper) {
+        let mut papers = self.papers.lock().expect("lock");
+        if papers
+            .get(account_id)
+            .is_some_and(|p| Arc::ptr_eq(&p.broker, &paper.broker))
+        {
+            papers.remove(account_id);
         }
     }
 
-    async fn retry(&self, job: &JobRecord, error: &str) -> Result<(), StoreError> {
+    /// An order's row by client order id, as `journal` sees it when given.
+    async fn order_row(
+        &self,
+        journal: Option<&tokio::sync::Mutex<Journal>>,
+        client_order_id: &str,
+    ) -> Result<OrderRecord, StoreError> {
+        match journal {
+            Some(j) => {
+                j.lock()
+                    .await
+                    .tx
+                    .get_order_by_client_id(client_order_id)
+                    .await
+            }
+            None => {
+                self.state
+                    .store
+                    .get_order_by_client_id(client_order_id)
+                    .await
+            }
+        }
+    }
+
+    /// Runs one bot's leased jobs in order. Paper jobs share a journal
+    /// (committed every [`JOURNAL_SPAN`] and at the end); a job for
+    /// another broker first commits the open journal, so the rows stay in
+    /// signal order.
+    async fn run_queue(&self, queue: Vec<JobRecord>) {
+        let mut open: Option<PaperJournal> = None;
+        for job in queue {
+            let result = self.execute(&job, &mut open).await;
+            let journal = open.as_ref().map(|o| o.journal.clone());
+            let mut ended = self.conclude(journal.as_deref(), &job, result).await;
+            drop(journal);
+            if ended.is_ok()
+                && open
+                    .as_ref()
+                    .is_some_and(|o| o.opened.elapsed() >= JOURNAL_SPAN)
+            {
+                ended = self.close_journal(open.take()).await.map_err(|Retry(e)| e);
+            }
+            if let Err(e) = ended {
+                tracing::warn!(job = %job.id, error = %e, "cannot record an execution result");
+                // The journal may be unusable; what it holds is lost with
+                // it and its jobs run again when their leases end.
+                if let Some(o) = open.take() {
+                    let _ = self.close_journal(Some(o)).await;
+                }
+            }
+        }
+        if let Err(Retry(e)) = self.close_journal(open.take()).await {
+            tracing::warn!(error = %e, "cannot commit executed jobs");
+        }
+    }
+
+    /// Records how a job ended, in `journal` when given.
+    async fn conclude(
+        &self,
+        journal: Option<&tokio::sync::Mutex<Journal>>,
+        job: &JobRecord,
+        result: Step<(Option<SignalRecord>, Outcome)>,
+    ) -> Result<(), String> {
+        let store = &self.state.store;
+        let mut w = Writer::open(store, journal)
+            .await
+            .map_err(|e| e.to_string())?;
+        let written = match result {
+            Ok((signal, outcome)) => self.finish(&mut w, job, signal.as_ref(), outcome).await,
+            Err(Retry(e)) => self.retry(&mut w, job, &e).await,
+        };
+        written.map_err(|e| e.to_string())?;
+        w.done(&self.state.outbox).await.map_err(|e| e.to_string())
+    }
+
+    async fn retry(
+        &self,
+        w: &mut Writer<'_>,
+        job: &JobRecord,
+        error: &str,
+    ) -> Result<(), StoreError> {
         let store = &self.state.store;
         if job.attempts >= MAX_ATTEMPTS {
             tracing::warn!(job = %job.id, error, "execution failed");
             let signal = store.get_signal(&job.signal_id).await.ok();
             let bot = store.get_bot(&job.bot_id).await.ok();
-            let mut tx = store.begin().await?;
-            if tx.fail_job(&job.id, job.lease_token, error).await? {
-                let _ = tx
+            if w.tx().fail_job(&job.id, job.lease_token, error).await? {
+                let _ = w
+                    .tx()
                     .set_signal_status(&job.signal_id, SignalStatus::Failed, Some(error))
                     .await;
                 // Subscribers hear of it like any other signal that did
@@ -571,14 +742,12 @@ impl Executor {
                         "reason": format!("execution failed after {MAX_ATTEMPTS} attempts: {error}"),
                     }),
                 );
-                let (seq, _) = tx.publish_event(&event).await?;
-                tx.commit().await?;
-                self.state.outbox.committed(seq);
+                w.publish(&event).await?;
             }
             return Ok(());
         }
         let backoff = 1000i64 << (job.attempts - 1).clamp(0, 10);
-        store
+        w.tx()
             .retry_job(&job.id, job.lease_token, now_ms() + backoff, error)
             .await?;
         Ok(())
@@ -586,27 +755,27 @@ impl Executor {
 
     async fn finish(
         &self,
+        w: &mut Writer<'_>,
         job: &JobRecord,
         signal: Option<&SignalRecord>,
         outcome: Outcome,
     ) -> Result<(), StoreError> {
-        let store = &self.state.store;
-        let mut tx = store.begin().await?;
-        if !tx.complete_job(&job.id, job.lease_token).await? {
+        if !w.tx().complete_job(&job.id, job.lease_token).await? {
             // The lease was lost: whoever holds it now finishes the job.
             return Ok(());
         }
-        let mut seq = None;
         if let Some(signal) = signal {
             match &outcome {
                 Outcome::Executed => {
-                    tx.set_signal_status(&signal.id, SignalStatus::Executed, None)
+                    w.tx()
+                        .set_signal_status(&signal.id, SignalStatus::Executed, None)
                         .await?;
                 }
                 Outcome::Rejected(reason) => {
-                    tx.set_signal_status(&signal.id, SignalStatus::Rejected, Some(reason))
+                    w.tx()
+                        .set_signal_status(&signal.id, SignalStatus::Rejected, Some(reason))
                         .await?;
-                    let bot = store.get_bot(&signal.bot_id).await.ok();
+                    let bot = self.state.store.get_bot(&signal.bot_id).await.ok();
                     let event = Outbox::event(
                         "signal.rejected",
                         json!({
@@ -618,19 +787,21 @@ impl Executor {
                             "reason": reason,
                         }),
                     );
-                    seq = Some(tx.publish_event(&event).await?.0);
+                    w.publish(&event).await?;
                 }
             }
-        }
-        tx.commit().await?;
-        if let Some(seq) = seq {
-            self.state.outbox.committed(seq);
         }
         Ok(())
     }
 
-    /// Runs one job; `Ok` ends it (with the signal, when it exists).
-    async fn execute(&self, job: &JobRecord) -> Step<(Option<SignalRecord>, Outcome)> {
+    /// Runs one job; `Ok` ends it (with the signal, when it exists). A
+    /// paper job joins `open` (opened, or replaced when it is another
+    /// account's); any other job first commits it.
+    async fn execute(
+        &self,
+        job: &JobRecord,
+        open: &mut Option<PaperJournal>,
+    ) -> Step<(Option<SignalRecord>, Outcome)> {
         let store = &self.state.store;
         let signal = match store.get_signal(&job.signal_id).await {
             Ok(s) => s,
@@ -664,41 +835,50 @@ impl Executor {
             return reject(signal, format!("the bot is paused{why}"));
         }
         let account = store.get_broker_account(&bot.broker_account_id).await?;
+        if open.as_ref().is_some_and(|o| o.account_id != account.id) {
+            self.close_journal(open.take()).await?;
+        }
         let ctx = match account.kind.as_str() {
             "paper" => {
-                let paper = self.paper(&account).await?;
+                if open.is_none() {
+                    let paper = self.paper(&account).await?;
+                    *open = Some(self.open_journal(&account.id, &paper).await?);
+                }
+                let o = open.as_ref().expect("opened above");
                 Ctx {
-                    broker: self.recorded(&paper, &account.id, Some(&bot.id)),
+                    broker: self.recorded(&o.paper, &account.id, Some(&bot.id)),
                     bot,
                     account_id: account.id.clone(),
                     kind: "paper",
-                    paper: Some(paper),
+                    paper: Some(o.paper.clone()),
                     signal: Some(signal),
                     reason: None,
+                    journal: Some(o.journal.clone()),
                 }
             }
-            "alpaca" => match self.alpaca(&account, Some(&bot.id)) {
-                Ok(broker) => Ctx {
-                    bot,
-                    account_id: account.id.clone(),
-                    kind: "alpaca",
-                    broker,
-                    paper: None,
-                    signal: Some(signal),
-                    reason: None,
-                },
-                Err(reason) => return reject(signal, reason),
-            },
+            "alpaca" => {
+                self.close_journal(open.take()).await?;
+                match self.alpaca(&account, Some(&bot.id)) {
+                    Ok(broker) => Ctx {
+                        bot,
+                        account_id: account.id.clone(),
+                        kind: "alpaca",
+                        broker,
+                        paper: None,
+                        signal: Some(signal),
+                        reason: None,
+                        journal: None,
+                    },
+                    Err(reason) => return reject(signal, reason),
+                }
+            }
             other => return reject(signal, format!("unknown broker kind `{other}`")),
         };
+        // A retried paper job keeps what the broker did: the journal
+        // commits it with the rows written so far and the retry.
         let outcome = self
             .trade(&ctx, ctx.signal.as_ref().expect("set above"))
-            .await;
-        // Save whatever the broker did, also when the job will be retried.
-        if let Some(paper) = &ctx.paper {
-            self.save(&ctx.account_id, paper).await?;
-        }
-        let outcome = outcome?;
+            .await?;
         Ok((ctx.signal, outcome))
     }
 
@@ -941,9 +1121,7 @@ impl Executor {
         let (sl_price, tp_price) = plan::protective_levels(settings, intent, entry.side, avg);
         let exit_side = entry.side.opposite();
         let parent = self
-            .state
-            .store
-            .get_order_by_client_id(&entry.client_order_id)
+            .order_row(ctx.journal(), &entry.client_order_id)
             .await
             .ok()
             .map(|o| o.id);
@@ -1036,7 +1214,7 @@ impl Executor {
                 Err(_) => continue,
             }
             let canceled = canceled_state(ctx, &o).await;
-            self.record_update(&canceled, Some(&ctx.bot), ctx.kind)
+            self.record_update(ctx.journal(), &canceled, Some(&ctx.bot), ctx.kind)
                 .await?;
         }
         Ok(())
@@ -1046,12 +1224,13 @@ impl Executor {
     /// event. Orders without a row are left alone.
     async fn record_update(
         &self,
+        journal: Option<&tokio::sync::Mutex<Journal>>,
         order: &Order,
         bot: Option<&BotRecord>,
         broker: &str,
     ) -> Step<()> {
         let store = &self.state.store;
-        let row = match store.get_order_by_client_id(&order.client_order_id).await {
+        let row = match self.order_row(journal, &order.client_order_id).await {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -1063,8 +1242,15 @@ impl Executor {
             Some(b) => b.clone(),
             None => store.get_bot(&row.bot_id).await?,
         };
-        self.write_row(&bot, broker, &row.id, &update_from(order), order.status)
-            .await
+        self.write_row(
+            journal,
+            &bot,
+            broker,
+            &row.id,
+            &update_from(order),
+            order.status,
+        )
+        .await
     }
 
     /// The order's row, written with `order.submitted` when it is new.
@@ -1075,8 +1261,7 @@ impl Executor {
         leg: &str,
         parent: Option<&str>,
     ) -> Step<OrderRecord> {
-        let store = &self.state.store;
-        match store.get_order_by_client_id(&req.client_order_id).await {
+        match self.order_row(ctx.journal(), &req.client_order_id).await {
             Ok(r) => return Ok(r),
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
@@ -1101,22 +1286,21 @@ impl Executor {
             reason: ctx.reason.clone(),
             created_at: now_ms(),
         };
-        let mut tx = store.begin().await?;
-        let row = tx.insert_order(&new).await?;
-        let (seq, _) = tx
-            .publish_event(&Outbox::event(
-                "order.submitted",
-                order_data(&ctx.bot, ctx.kind, &row),
-            ))
-            .await?;
-        tx.commit().await?;
-        self.state.outbox.committed(seq);
+        let mut w = Writer::open(&self.state.store, ctx.journal()).await?;
+        let row = w.tx().insert_order(&new).await?;
+        w.publish(&Outbox::event(
+            "order.submitted",
+            order_data(&ctx.bot, ctx.kind, &row),
+        ))
+        .await?;
+        w.done(&self.state.outbox).await?;
         Ok(row)
     }
 
     /// Writes the broker's answer on the row, with its event.
     async fn apply(&self, ctx: &Ctx, row_id: &str, order: &Order) -> Step<()> {
         self.write_row(
+            ctx.journal(),
             &ctx.bot,
             ctx.kind,
             row_id,
@@ -1139,7 +1323,7 @@ impl Executor {
             reason: Some(reason.to_string()),
             ..OrderUpdate::default()
         };
-        self.write_row(&ctx.bot, ctx.kind, row_id, &update, status)
+        self.write_row(ctx.journal(), &ctx.bot, ctx.kind, row_id, &update, status)
             .await
     }
 
@@ -1147,26 +1331,20 @@ impl Executor {
     /// calls for, in one transaction.
     async fn write_row(
         &self,
+        journal: Option<&tokio::sync::Mutex<Journal>>,
         bot: &BotRecord,
         broker: &str,
         row_id: &str,
         update: &OrderUpdate,
         status: OrderStatus,
     ) -> Step<()> {
-        let mut tx = self.state.store.begin().await?;
-        let updated = tx.update_order(row_id, update).await?;
-        let seq = match event_for(status) {
-            Some(t) => Some(
-                tx.publish_event(&Outbox::event(t, order_data(bot, broker, &updated)))
-                    .await?
-                    .0,
-            ),
-            None => None,
-        };
-        tx.commit().await?;
-        if let Some(seq) = seq {
-            self.state.outbox.committed(seq);
+        let mut w = Writer::open(&self.state.store, journal).await?;
+        let updated = w.tx().update_order(row_id, update).await?;
+        if let Some(t) = event_for(status) {
+            w.publish(&Outbox::event(t, order_data(bot, broker, &updated)))
+                .await?;
         }
+        w.done(&self.state.outbox).await?;
         Ok(())
     }
 
@@ -1331,9 +1509,17 @@ impl Executor {
 
     /// A resting entry filled after its job ended (on a tick, or seen by
     /// the follower): its SL/TP, when the bot or the signal wants them.
-    async fn protect_filled_entry(&self, account_id: &str, order: &Order) -> Step<()> {
+    async fn protect_filled_entry(
+        &self,
+        journal: Option<&Arc<tokio::sync::Mutex<Journal>>>,
+        account_id: &str,
+        order: &Order,
+    ) -> Step<()> {
         let store = &self.state.store;
-        let row = match store.get_order_by_client_id(&order.client_order_id).await {
+        let row = match self
+            .order_row(journal.map(|j| &**j), &order.client_order_id)
+            .await
+        {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -1356,6 +1542,7 @@ impl Executor {
         let account = store.get_broker_account(account_id).await?;
         let mut ctx = self.risk_ctx(&account, &bot, None).await.map_err(Retry)?;
         ctx.signal = Some(signal);
+        ctx.journal = journal.cloned();
         self.attach_sl_tp(
             &ctx,
             &settings,
@@ -1474,7 +1661,7 @@ impl Executor {
             if order.status.as_str() == row.status {
                 continue;
             }
-            self.record_update(&order, None, "alpaca").await?;
+            self.record_update(None, &order, None, "alpaca").await?;
             if order.status != OrderStatus::Filled {
                 continue;
             }
@@ -1483,7 +1670,7 @@ impl Executor {
                     let sibling = with_leg(group, if leg == "sl" { "tp" } else { "sl" });
                     self.cancel_sibling(&ctx, &open, &sibling).await?;
                 }
-                None => self.protect_filled_entry(&account.id, &order).await?,
+                None => self.protect_filled_entry(None, &account.id, &order).await?,
             }
         }
         Ok(())
@@ -1492,12 +1679,7 @@ impl Executor {
     /// Cancels the other exit of a filled one: at the broker when it rests
     /// there, else (a held stop) just its row.
     async fn cancel_sibling(&self, ctx: &Ctx, open: &[Order], client_order_id: &str) -> Step<()> {
-        let row = match self
-            .state
-            .store
-            .get_order_by_client_id(client_order_id)
-            .await
-        {
+        let row = match self.order_row(ctx.journal(), client_order_id).await {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -1526,7 +1708,8 @@ impl Executor {
                 Ok(()) => {
                     let mut canceled = canceled_state(ctx, other).await;
                     canceled.client_order_id = row.client_order_id.clone();
-                    self.record_update(&canceled, None, ctx.kind).await?;
+                    self.record_update(ctx.journal(), &canceled, None, ctx.kind)
+                        .await?;
                 }
                 Err(e) => {
                     tracing::warn!(order = %other.id, error = %e, "cannot cancel the other exit");
@@ -1646,33 +1829,44 @@ impl Executor {
             if !paper.broker.price_keys().iter().any(|k| k == symbol) {
                 continue;
             }
-            let book = paper.book.lock().await;
+            let book = paper.book.clone().lock_owned().await;
+            if !self.is_current(&account_id, &paper) {
+                continue;
+            }
             let update = paper.broker.on_price(symbol, price, ts);
             if update.is_empty() {
                 continue;
             }
-            for order in update
-                .filled
-                .iter()
-                .chain(&update.canceled)
-                .chain(&update.rejected)
-            {
-                if let Err(Retry(e)) = self.record_update(order, None, "paper").await {
-                    tracing::warn!(error = %e, "cannot record a paper fill");
+            // The fills, the SL/TP they call for and the broker's state
+            // commit together; if they cannot, the account is reloaded and
+            // a later tick fills the orders again.
+            let done: Step<()> = async {
+                let open = self.journal_with(&account_id, &paper, book).await?;
+                let journal = open.journal.clone();
+                for order in update
+                    .filled
+                    .iter()
+                    .chain(&update.canceled)
+                    .chain(&update.rejected)
+                {
+                    self.record_update(Some(&journal), order, None, "paper")
+                        .await?;
                 }
-            }
-            drop(book);
-            for order in update
-                .filled
-                .iter()
-                .filter(|o| oco_leg(&o.client_order_id).is_none())
-            {
-                if let Err(Retry(e)) = self.protect_filled_entry(&account_id, order).await {
-                    tracing::warn!(error = %e, "cannot place SL/TP for a filled entry");
+                for order in update
+                    .filled
+                    .iter()
+                    .filter(|o| oco_leg(&o.client_order_id).is_none())
+                {
+                    self.protect_filled_entry(Some(&journal), &account_id, order)
+                        .await?;
                 }
+                drop(journal);
+                self.close_journal(Some(open)).await
             }
-            if let Err(Retry(e)) = self.save(&account_id, &paper).await {
-                tracing::warn!(error = %e, "cannot save a paper account");
+            .await;
+            if let Err(Retry(e)) = done {
+                tracing::warn!(account = %account_id, error = %e, "cannot record paper fills; reloading the account");
+                self.forget_paper(&account_id, &paper);
             }
         }
     }
