@@ -667,8 +667,9 @@ impl Executor {
     /// signal order.
     async fn run_queue(&self, queue: Vec<JobRecord>) {
         let mut open: Option<PaperJournal> = None;
+        let mut seen = None;
         for job in queue {
-            let result = self.execute(&job, &mut open).await;
+            let result = self.execute(&job, &mut open, &mut seen).await;
             let journal = open.as_ref().map(|o| o.journal.clone());
             let mut ended = self.conclude(journal.as_deref(), &job, result).await;
             drop(journal);
@@ -797,10 +798,14 @@ impl Executor {
     /// Runs one job; `Ok` ends it (with the signal, when it exists). A
     /// paper job joins `open` (opened, or replaced when it is another
     /// account's); any other job first commits it.
+    ///
+    /// `seen` keeps the bot and its account between the jobs of one leased
+    /// batch (a few milliseconds), so they are read once per batch.
     async fn execute(
         &self,
         job: &JobRecord,
         open: &mut Option<PaperJournal>,
+        seen: &mut Option<(BotRecord, BrokerAccountRecord)>,
     ) -> Step<(Option<SignalRecord>, Outcome)> {
         let store = &self.state.store;
         let signal = match store.get_signal(&job.signal_id).await {
@@ -818,11 +823,21 @@ impl Executor {
             return Ok((None, Outcome::Executed));
         }
         let reject = |signal: SignalRecord, r: String| Ok((Some(signal), Outcome::Rejected(r)));
-        let bot = match store.get_bot(&job.bot_id).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound) => return reject(signal, "the bot is deleted".into()),
-            Err(e) => return Err(e.into()),
+        let (bot, account) = match seen.take().filter(|(b, _)| b.id == job.bot_id) {
+            Some(known) => known,
+            None => {
+                let bot = match store.get_bot(&job.bot_id).await {
+                    Ok(b) => b,
+                    Err(StoreError::NotFound) => {
+                        return reject(signal, "the bot is deleted".into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let account = store.get_broker_account(&bot.broker_account_id).await?;
+                (bot, account)
+            }
         };
+        *seen = Some((bot.clone(), account.clone()));
         if bot.deleted_at.is_some() {
             return reject(signal, "the bot is deleted".into());
         }
@@ -834,7 +849,6 @@ impl Executor {
                 .unwrap_or_default();
             return reject(signal, format!("the bot is paused{why}"));
         }
-        let account = store.get_broker_account(&bot.broker_account_id).await?;
         if open.as_ref().is_some_and(|o| o.account_id != account.id) {
             self.close_journal(open.take()).await?;
         }
@@ -910,7 +924,18 @@ impl Executor {
         let base = base_client_order_id(&ctx.bot.id, signal.received_at, &signal.id);
         let broker = &ctx.broker;
         let symbol = parse_symbol(&intent.symbol).canonical();
-        let positions = broker.positions().await.map_err(|e| Retry(e.to_string()))?;
+        // An outage is retried; a refusal (bad keys, a closed account)
+        // would be refused again, so it rejects the signal now.
+        let positions = match broker.positions().await {
+            Ok(p) => p,
+            Err(e) if e.is_retryable() => return Err(Retry(e.to_string())),
+            Err(e) => {
+                return Ok(Outcome::Rejected(format!(
+                    "the broker refused to list positions: {}",
+                    broker_reason(&e)
+                )));
+            }
+        };
         let position: Option<Position> = positions
             .into_iter()
             .find(|p| same_instrument(&p.symbol, &intent.symbol) && !p.qty.is_zero());
