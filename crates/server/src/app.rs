@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(
             api::broker_accounts::get,
+            api::broker_accounts::update,
             api::broker_accounts::delete
         ))
         .routes(routes!(api::bots::list, api::bots::create))

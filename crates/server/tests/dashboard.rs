@@ -430,6 +430,128 @@ async fn broker_form_errors_are_inline_and_credentials_are_never_shown_back() {
 }
 
 #[tokio::test]
+async fn broker_accounts_are_edited_and_their_keys_replaced_without_showing_them() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let created = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({"name": "alp", "kind": "alpaca", "base_url": "https://alpaca.example",
+                "credentials": {"key_id": "OLDKEYID", "secret_key": "OLDSECRET"}}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let account: Value = created.json().await.unwrap();
+    let id = account["id"].as_str().unwrap();
+    let path = format!("/ui/brokers/{id}");
+    let (mut b, csrf) = Browser::signed_in(&app).await;
+
+    let list = b.get("/ui/brokers").await;
+    assert!(list.has(&format!("href=\"{path}\"")), "an Edit link");
+    let form = b.get(&path).await;
+    assert_eq!(form.status, 200);
+    assert!(form.has("value=\"alp\"") && form.has("value=\"https://alpaca.example\""));
+    assert!(form.has("name=\"credentials.secret_key\""));
+    assert!(
+        !form.has("OLDKEYID") && !form.has("OLDSECRET"),
+        "keys are write-only"
+    );
+
+    let fields = [("name", "alp-main"), ("base_url", "https://alpaca.example")];
+    assert_eq!(b.post(&path, &fields).await.status, 403, "no CSRF token");
+
+    // A bad key: 422 inline, the typed secret not shown back, nothing saved.
+    let bad = b
+        .post(
+            &path,
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "alp-main"),
+                ("base_url", "https://alpaca.example"),
+                ("credentials.key_id", "has space"),
+                ("credentials.secret_key", "NEWSECRET"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.has("id=\"f-credentials-key_id-err\""), "{}", bad.html);
+    assert!(bad.has("value=\"alp-main\""), "the typed name is kept");
+    assert!(!bad.has("NEWSECRET"));
+    let api: Value = common::get_json(&app, &format!("/api/v1/broker-accounts/{id}")).await;
+    assert_eq!(api["name"], "alp");
+
+    // Empty key fields keep the keys; an empty base URL clears it.
+    let sealed_before = app
+        .state
+        .store
+        .get_broker_account(id)
+        .await
+        .unwrap()
+        .credentials;
+    let saved = b
+        .post(
+            &path,
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "alp-main"),
+                ("base_url", ""),
+                ("credentials.key_id", ""),
+                ("credentials.secret_key", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert_eq!(saved.location.as_deref(), Some("/ui/brokers?done=saved"));
+    let api: Value = common::get_json(&app, &format!("/api/v1/broker-accounts/{id}")).await;
+    assert_eq!(api["name"], "alp-main");
+    assert_eq!(api["base_url"], Value::Null);
+    assert_eq!(api["has_credentials"], true);
+    let record = app.state.store.get_broker_account(id).await.unwrap();
+    assert_eq!(record.credentials, sealed_before, "the keys are kept");
+
+    // New keys replace the sealed ones.
+    let replaced = b
+        .post(
+            &path,
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "alp-main"),
+                ("base_url", ""),
+                ("credentials.key_id", "NEWKEYID"),
+                ("credentials.secret_key", "NEWSECRET"),
+            ],
+        )
+        .await;
+    assert_eq!(replaced.status, 303, "{}", replaced.html);
+    let record = app.state.store.get_broker_account(id).await.unwrap();
+    assert_ne!(record.credentials, sealed_before);
+    let opened = app
+        .state
+        .sealer
+        .open(record.credentials.as_deref().unwrap())
+        .unwrap();
+    assert!(opened.contains("NEWKEYID") && opened.contains("NEWSECRET"));
+
+    // A paper account's edit form has no key fields.
+    let paper: Value = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({"name": "p", "kind": "paper"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let paper_form = b
+        .get(&format!("/ui/brokers/{}", paper["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(paper_form.status, 200);
+    assert!(!paper_form.has("credentials.key_id"));
+    assert_eq!(b.get("/ui/brokers/bac_nothere").await.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn bots_are_created_and_listed_with_inline_errors() {
     let db = TestDb::sqlite().await;
     let app = TestApp::start(&db).await;

@@ -983,3 +983,134 @@ async fn an_alpaca_crypto_stop_is_held_by_tradehook_and_sent_when_the_price_cros
     app.stop().await;
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_alpaca_account_gets_new_keys_and_its_bot_trades_with_them() {
+    use tradehook_brokers::Decimal;
+    use tradehook_testkit::alpaca::FakeAlpaca;
+
+    let fake = FakeAlpaca::start_default().await;
+    fake.set_price("BTC/USD", Decimal::from(50_000));
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(&db).await;
+    let account: Value = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({
+            "name": "alpaca",
+            "kind": "alpaca",
+            "base_url": fake.base_url(),
+            "credentials": {"key_id": fake.key_id(), "secret_key": "WRONGSECRET"},
+        }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let path = format!(
+        "/api/v1/broker-accounts/{}",
+        account["id"].as_str().unwrap()
+    );
+    let bot: Value = post_json(
+        &app,
+        "/api/v1/bots",
+        &json!({
+            "name": "remote",
+            "broker_account_id": account["id"],
+            "allowed_symbols": ["BTCUSD"],
+            "settings": {"sizing_mode": "fixed_qty", "fixed_qty": 0.1},
+        }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+
+    // Wrong keys: Alpaca refuses, the signal is rejected.
+    let refused = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 1}),
+    )
+    .await;
+    assert_eq!(settled(&app, &refused).await.0, "rejected");
+
+    // Fields fixed at creation, and keys on no account, are refused
+    // with their path and change nothing.
+    for (body, field) in [
+        (json!({"kind": "paper"}), "kind"),
+        (json!({"environment": "live"}), "environment"),
+        (json!({"starting_cash": 5}), "starting_cash"),
+        (json!({"name": " "}), "name"),
+        (json!({"base_url": "ftp://x"}), "base_url"),
+        (
+            json!({"credentials": {"key_id": "a b", "secret_key": "s"}}),
+            "credentials.key_id",
+        ),
+    ] {
+        let reply = patch_json(&app, &path, &body).await;
+        assert_eq!(reply.status(), 422, "{body}");
+        assert_eq!(common::validation_path(reply).await, field, "{body}");
+    }
+    let unchanged = common::get_json(&app, &path).await;
+    assert_eq!(unchanged["updated_at"], account["updated_at"]);
+
+    // New keys and a new name; the answer never shows the keys.
+    let changed = patch_json(
+        &app,
+        &path,
+        &json!({"name": "alpaca-main", "credentials": {"key_id": fake.key_id(), "secret_key": fake.secret_key()}}),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let text = changed.text().await.unwrap();
+    assert!(!text.contains(fake.secret_key()), "{text}");
+    let changed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(changed["name"], "alpaca-main");
+    assert_eq!(changed["kind"], "alpaca");
+    assert_eq!(changed["has_credentials"], true);
+    assert_eq!(changed["base_url"], fake.base_url().as_str());
+
+    let placed = signal(
+        &app,
+        &bot,
+        json!({"ticker": "BTCUSD", "action": "buy", "time": 2}),
+    )
+    .await;
+    assert_eq!(settled(&app, &placed).await.0, "executed");
+    assert_eq!(
+        orders(&app.state.store, &bot).await.last().unwrap().status,
+        "filled"
+    );
+
+    // `null` clears the base URL override; a taken name is a conflict;
+    // a paper account takes no keys; an unknown id is 404.
+    let cleared: Value = patch_json(&app, &path, &json!({"base_url": null}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["base_url"], Value::Null);
+    let paper: Value = post_json(
+        &app,
+        "/api/v1/broker-accounts",
+        &json!({"name": "paper", "kind": "paper"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let paper_path = format!("/api/v1/broker-accounts/{}", paper["id"].as_str().unwrap());
+    let taken = patch_json(&app, &paper_path, &json!({"name": "alpaca-main"})).await;
+    assert_eq!(taken.status(), 409);
+    let keys = patch_json(
+        &app,
+        &paper_path,
+        &json!({"credentials": {"key_id": "k", "secret_key": "s"}}),
+    )
+    .await;
+    assert_eq!(common::validation_path(keys).await, "credentials");
+    let missing = patch_json(&app, "/api/v1/broker-accounts/bac_nothere", &json!({})).await;
+    assert_eq!(missing.status(), 404);
+    app.stop().await;
+}

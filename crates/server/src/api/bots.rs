@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tradehook_core::event::rfc3339_ms;
@@ -22,14 +22,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::broker_accounts::load_account;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Identity;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, double_option};
 use crate::state::AppState;
-
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
 
 /// A bot's trading settings; every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -5,15 +5,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tradehook_core::event::rfc3339_ms;
 use tradehook_core::ids::{is_valid_id, new_id};
 use tradehook_core::time::now_ms;
-use tradehook_store::{BrokerAccountRecord, NewBrokerAccount, StoreError};
+use tradehook_store::{BrokerAccountPatch, BrokerAccountRecord, NewBrokerAccount, StoreError};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Identity;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, double_option};
 use crate::state::AppState;
 
 /// Paper cash when none is given.
@@ -77,6 +78,39 @@ fn view(r: &BrokerAccountRecord) -> BrokerAccountView {
     }
 }
 
+fn valid_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::validation("name", "1 to 100 characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks Alpaca keys and seals them for storage.
+fn seal_credentials(state: &AppState, c: &AlpacaCredentials) -> ApiResult<String> {
+    for (path, v) in [
+        ("credentials.key_id", &c.key_id),
+        ("credentials.secret_key", &c.secret_key),
+    ] {
+        if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_whitespace) {
+            return Err(ApiError::validation(path, "a non-empty key without spaces"));
+        }
+    }
+    Ok(state
+        .sealer
+        .seal(&serde_json::json!({"key_id": c.key_id, "secret_key": c.secret_key}).to_string()))
+}
+
+fn valid_base_url(state: &AppState, url: &str) -> ApiResult<()> {
+    if url.starts_with("https://")
+        || (state.config.delivery.allow_http && url.starts_with("http://"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::validation("base_url", "an https:// URL"))
+    }
+}
+
 pub(crate) async fn load_account(state: &AppState, id: &str) -> ApiResult<BrokerAccountRecord> {
     let missing = || ApiError::NotFound(format!("no broker account with id `{id}`"));
     if !is_valid_id("bac", id) {
@@ -104,10 +138,7 @@ pub async fn create(
     _caller: Identity,
     ApiJson(body): ApiJson<CreateBrokerAccount>,
 ) -> ApiResult<(StatusCode, ApiJson<BrokerAccountView>)> {
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::validation("name", "1 to 100 characters"));
-    }
+    let name = valid_name(&body.name)?;
     let environment = body.environment.unwrap_or_else(|| "paper".into());
     if !matches!(environment.as_str(), "paper" | "live") {
         return Err(ApiError::validation("environment", "paper or live"));
@@ -142,32 +173,18 @@ pub async fn create(
                     "an Alpaca account needs {\"key_id\", \"secret_key\"}",
                 ));
             };
-            for (path, v) in [
-                ("credentials.key_id", &c.key_id),
-                ("credentials.secret_key", &c.secret_key),
-            ] {
-                if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_whitespace) {
-                    return Err(ApiError::validation(path, "a non-empty key without spaces"));
-                }
-            }
             if body.starting_cash.is_some() {
                 return Err(ApiError::validation(
                     "starting_cash",
                     "only paper accounts have a starting cash",
                 ));
             }
-            let sealed = state.sealer.seal(
-                &serde_json::json!({"key_id": c.key_id, "secret_key": c.secret_key}).to_string(),
-            );
-            (Some(sealed), None)
+            (Some(seal_credentials(&state, &c)?), None)
         }
         _ => return Err(ApiError::validation("kind", "paper or alpaca")),
     };
-    if let Some(url) = &body.base_url
-        && !(url.starts_with("https://")
-            || (state.config.delivery.allow_http && url.starts_with("http://")))
-    {
-        return Err(ApiError::validation("base_url", "an https:// URL"));
+    if let Some(url) = &body.base_url {
+        valid_base_url(&state, url)?;
     }
     let now = now_ms();
     let record = state
@@ -185,6 +202,93 @@ pub async fn create(
         .await?;
     tracing::info!(account = %record.id, kind = %record.kind, "broker account created");
     Ok((StatusCode::CREATED, ApiJson(view(&record))))
+}
+
+/// A change to a broker account: only the fields given change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "alpaca-main", "credentials": {"key_id": "PK...", "secret_key": "..."}}))]
+pub struct UpdateBrokerAccount {
+    pub name: Option<String>,
+    /// New Alpaca API keys (Alpaca accounts only); sealed, never shown.
+    pub credentials: Option<AlpacaCredentials>,
+    /// A new base URL override; `null` goes back to the broker's own.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<Option<String>>,
+    /// Refused: fixed at creation (a paper account turned live would send
+    /// its bots' orders to real money).
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<Value>,
+    /// Refused: fixed at creation, as `kind`.
+    #[schema(value_type = Option<String>)]
+    pub environment: Option<Value>,
+    /// Refused: a paper account's history starts from it; add a new
+    /// account to start again with other cash.
+    #[schema(value_type = Option<f64>)]
+    pub starting_cash: Option<Value>,
+}
+
+/// Change a broker account's name, credentials or base URL. Bots keep
+/// trading on it; their next broker call uses the new credentials.
+#[utoipa::path(patch, path = "/api/v1/broker-accounts/{id}", tag = "trading",
+    params(("id" = String, Path, description = "Broker account id")),
+    request_body = UpdateBrokerAccount,
+    responses((status = 200, description = "The changed account", body = BrokerAccountView),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    _caller: Identity,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateBrokerAccount>,
+) -> ApiResult<ApiJson<BrokerAccountView>> {
+    let account = load_account(&state, &id).await?;
+    for (field, given) in [("kind", &body.kind), ("environment", &body.environment)] {
+        if given.is_some() {
+            return Err(ApiError::validation(
+                field,
+                "fixed at creation; add a new account instead",
+            ));
+        }
+    }
+    if body.starting_cash.is_some() {
+        return Err(ApiError::validation(
+            "starting_cash",
+            "fixed at creation (the paper history starts from it); add a new paper account instead",
+        ));
+    }
+    let mut patch = BrokerAccountPatch::default();
+    if let Some(name) = &body.name {
+        patch.name = Some(valid_name(name)?);
+    }
+    if let Some(c) = &body.credentials {
+        if account.kind != "alpaca" {
+            return Err(ApiError::validation(
+                "credentials",
+                "a paper account needs no credentials",
+            ));
+        }
+        patch.credentials = Some(Some(seal_credentials(&state, c)?));
+    }
+    if let Some(url) = &body.base_url {
+        if let Some(url) = url {
+            valid_base_url(&state, url)?;
+        }
+        patch.base_url = Some(url.clone());
+    }
+    let record = state
+        .store
+        .update_broker_account(&id, &patch)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("no broker account with id `{id}`")),
+            e => e.into(),
+        })?;
+    tracing::info!(account = %record.id, credentials = body.credentials.is_some(), "broker account changed");
+    Ok(ApiJson(view(&record)))
 }
 
 /// List broker accounts.

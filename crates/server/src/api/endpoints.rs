@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tradehook_core::event::rfc3339_ms;
 use tradehook_core::ids::{is_valid_id, new_id};
 use tradehook_core::time::now_ms;
@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::auth::Identity;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, double_option};
 use crate::state::AppState;
 
 const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -34,13 +34,6 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-signature",
 ];
 const MAX_HEADERS: usize = 20;
-
-/// Deserialises a field that may be absent (keep), null (clear) or set.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
 
 /// A request to create an endpoint.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,8 +3,9 @@
 //!
 //! Credentials are write-only: the form's secret inputs are never filled
 //! back in, not even after a validation error, and the API never returns
-//! them. The API has no way to change an account yet (no PATCH), so there
-//! is no edit form: delete and add again.
+//! them. The edit page (`/ui/brokers/{id}`) changes the name, the base URL
+//! and, for Alpaca, the keys (empty key fields keep the stored ones); kind,
+//! environment and starting cash are fixed at creation, as in the API.
 
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -92,6 +93,7 @@ async fn render(
                 }
                 div.actions {
                     code.muted { (id) }
+                    a href={ "/ui/brokers/" (id) } title="Change the name, base URL or Alpaca keys" { "Edit" }
                     (action_button(session, &format!("/ui/brokers/{id}/delete"), "Delete",
                         "Delete this account (refused while a bot uses it)",
                         Some("Delete this broker account?")))
@@ -221,4 +223,108 @@ pub async fn delete(Path(id): Path<String>, posted: Posted) -> Result<Response, 
     )
     .await?;
     Ok((reply.status, page).into_response())
+}
+
+fn edit_form(session: &Session, account: &Value, f: &FormData, errors: &FormErrors) -> Markup {
+    let id = account["id"].as_str().unwrap_or("");
+    let current = |n: &str| account[n].as_str().unwrap_or("").to_string();
+    // After a failed save the form shows what was typed, not what is stored.
+    let v = |n: &str| {
+        if errors.is_empty() {
+            current(n)
+        } else {
+            f.text(n).unwrap_or_default()
+        }
+    };
+    let alpaca = account["kind"].as_str() == Some("alpaca");
+    html! {
+        form.stack method="post" action={ "/ui/brokers/" (id) } novalidate {
+            (layout::csrf(session))
+            (layout::form_errors(errors))
+            p.muted { "Broker " b { (current("kind")) } " · environment " b { (current("environment")) }
+                " · fixed at creation (add a new account to change them)." }
+            div.cols {
+                (layout::text_field(errors, "name", "Name", "A unique name for this account", &v("name"), "required"))
+                (layout::text_field(errors, "base_url", "Base URL (optional)",
+                    "Overrides the broker's API address (https). Empty: the broker's own.", &v("base_url"), ""))
+            }
+            @if alpaca {
+                fieldset {
+                    legend title="Stored sealed and never shown; leave both empty to keep the current keys" { "Replace the Alpaca keys (write-only)" }
+                    @if let Some(e) = errors.field("credentials") { p.field-error { (e) } }
+                    p.muted { @if account["has_credentials"].as_bool() == Some(true) { "Keys are set. " } "Leave both empty to keep them." }
+                    div.cols {
+                        (layout::text_field(errors, "credentials.key_id", "New key ID", "The API key ID from Alpaca's dashboard. Never shown again.", "", "password"))
+                        (layout::text_field(errors, "credentials.secret_key", "New secret key", "The secret key from Alpaca's dashboard. Never shown again.", "", "password"))
+                    }
+                }
+            }
+            div.actions {
+                button type="submit" title="Save the changes" { "Save" }
+                a href="/ui/brokers" title="Back without saving" { "Cancel" }
+            }
+        }
+    }
+}
+
+async fn render_edit(
+    session: &Session,
+    id: &str,
+    f: &FormData,
+    errors: &FormErrors,
+) -> Result<Markup, PageError> {
+    let account = session
+        .api()
+        .get(&format!("/api/v1/broker-accounts/{id}"))
+        .await
+        .json()?;
+    let title = format!("Edit {}", account["name"].as_str().unwrap_or("account"));
+    let body = edit_form(session, &account, f, errors);
+    Ok(layout::page(session, Nav::Brokers, &title, body))
+}
+
+pub async fn edit(session: Session, Path(id): Path<String>) -> Result<Markup, PageError> {
+    render_edit(&session, &id, &FormData::default(), &FormErrors::none()).await
+}
+
+/// The PATCH body: name and base URL always (empty clears the URL), keys
+/// only when one of them was typed.
+fn patch_body(f: &FormData) -> Value {
+    let mut body = json!({
+        "name": f.text("name").unwrap_or_default(),
+        "base_url": f.text("base_url"),
+    });
+    let key_id = f.text("credentials.key_id");
+    let secret = f.text("credentials.secret_key");
+    if key_id.is_some() || secret.is_some() {
+        body["credentials"] = json!({
+            "key_id": key_id.unwrap_or_default(),
+            "secret_key": secret.unwrap_or_default(),
+        });
+    }
+    body
+}
+
+pub async fn save(Path(id): Path<String>, posted: Posted) -> Result<Response, PageError> {
+    let reply = posted
+        .session
+        .api()
+        .patch(
+            &format!("/api/v1/broker-accounts/{id}"),
+            &patch_body(&posted.form),
+        )
+        .await;
+    if reply.ok() {
+        return Ok(see_other("/ui/brokers?done=saved"));
+    }
+    if reply.status == StatusCode::NOT_FOUND {
+        return Err(PageError::not_found(reply.message()));
+    }
+    let status = if reply.status.is_client_error() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        reply.status
+    };
+    let page = render_edit(&posted.session, &id, &posted.form, &reply.form_errors()).await?;
+    Ok((status, page).into_response())
 }

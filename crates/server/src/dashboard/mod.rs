@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/setup/{id}/test", post(setup::send_test))
         .route("/ui/setup/{id}/rotate", post(setup::rotate))
         .route("/ui/brokers", get(brokers::list).post(brokers::create))
+        .route("/ui/brokers/{id}", get(brokers::edit).post(brokers::save))
         .route("/ui/brokers/{id}/delete", post(brokers::delete))
         .route("/ui/bots", get(bots::list).post(bots::create))
         .route(

@@ -18,6 +18,15 @@ use crate::error::ApiError;
 
 pub struct ApiJson<T>(pub T);
 
+/// Deserialises a field that may be absent (keep), null (clear) or set:
+/// use with `#[serde(default, deserialize_with = "double_option")]` on an
+/// `Option<Option<T>>`.
+pub fn double_option<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
     T: DeserializeOwned,
