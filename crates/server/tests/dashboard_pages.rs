@@ -361,6 +361,10 @@ async fn alerts_page_lists_pages_filters_and_charts_with_markers() {
     let empty = b.get("/ui/alerts").await;
     assert_eq!(empty.status, 200, "{}", empty.html);
     assert!(empty.has("No alerts match."));
+    assert!(
+        empty.has("id=\"alerts-table\" hidden") && empty.has("id=\"alerts-live\""),
+        "an empty first page still has the (hidden) live table"
+    );
     assert!(empty.has("No candles stored"));
 
     let rule = api_rule(
@@ -397,6 +401,10 @@ async fn alerts_page_lists_pages_filters_and_charts_with_markers() {
     assert!(p.has("chart rule (price_threshold) fired at 120.00"));
     assert!(!p.has("other rule"), "filtered by symbol");
     assert_eq!(p.html.matches("<tr>").count(), 51, "header and 50 rows");
+    assert!(
+        p.has("<tbody id=\"alerts-live\" data-symbol=\"BTC\">"),
+        "the first page takes live alerts of its filter"
+    );
     let at = p
         .html
         .find("/ui/alerts?symbol=BTC&amp;interval=1m&amp;cursor=")
@@ -407,6 +415,7 @@ async fn alerts_page_lists_pages_filters_and_charts_with_markers() {
     assert_eq!(older.status, 200);
     assert_eq!(older.html.matches("<tr>").count(), 6, "header and 5 rows");
     assert!(!older.has("Older →"));
+    assert!(!older.has("alerts-live"), "older pages stay still");
 
     let by_rule = b
         .get(&format!(

@@ -247,6 +247,8 @@ pub async fn list(session: Session, Query(q): Query<ListQuery>) -> Result<Markup
         Some(s) => chart(&session, s, interval).await?,
         None => html! { p.notice { "No followed symbols (market.symbols) to chart." } },
     };
+    // Only the first page takes new alerts; older pages stay still.
+    let live = nonempty(&q.cursor).is_none();
     let body = html! {
         form.inline.filters method="get" action="/ui/alerts" {
             label for="f-q-symbol" title="Show this symbol's alerts and chart" { "Symbol " }
@@ -265,18 +267,23 @@ pub async fn list(session: Session, Query(q): Query<ListQuery>) -> Result<Markup
         }
         h2 { "Chart" }
         (chart)
-        h2 { "Alerts" }
+        h2 { "Alerts "
+            @if live { small.muted #stream-status title="New alerts appear here as they fire" { "connecting…" } } }
         @if alerts.is_empty() {
-            p.notice { "No alerts match." }
-        } @else {
-            div.table-wrap { table {
+            p.notice #alerts-empty { "No alerts match." }
+        }
+        @if live || !alerts.is_empty() {
+            div.table-wrap #alerts-table hidden[alerts.is_empty()] { table {
                 thead { tr {
                     th title="When the alert was committed" { "Time" } th { "Rule" } th { "Symbol" }
                     th.hide-sm { "Type" } th.num { "Price" }
                     th.num.hide-sm title="From the market data's time to the commit" { "Latency" }
                     th.hide-sm title="Indicator values when it fired" { "Indicators" }
                 } }
-                tbody { @for a in &alerts {
+                // The first page is live: app.js adds new alerts of this
+                // filter on top.
+                tbody id=[live.then_some("alerts-live")]
+                    data-rule=[nonempty(&q.rule_id)] data-symbol=[nonempty(&q.symbol)] { @for a in &alerts {
                     @let rule_id = a["rule_id"].as_str().unwrap_or("");
                     tr {
                         td { (a["committed_at"].as_str().unwrap_or("")) }

@@ -1,5 +1,6 @@
-// tradehook dashboard: copy buttons, confirmations, and the overview's
-// live updates (SSE from /ui/stream, prices from /ui/overview.json).
+// tradehook dashboard: copy buttons, confirmations, the overview's live
+// updates (SSE from /ui/stream, prices from /ui/overview.json) and new
+// alerts on the Alerts page.
 // Hand-written, no dependencies; pages work without it, only less live.
 "use strict";
 
@@ -51,18 +52,26 @@ async function refresh() {
   } catch (_) { /* next tick */ }
 }
 
-function live() {
-  const list = document.getElementById("events");
-  if (!list) return;
-  setInterval(refresh, 5000);
+// The live event stream (SSE through the session); `types` are the event
+// types to listen for, `add` gets each parsed {id, type, timestamp, data}.
+function stream(types, add) {
   const status = document.getElementById("stream-status");
   const es = new EventSource("/ui/stream");
   es.onopen = () => { if (status) status.textContent = "live"; };
   es.onerror = () => { if (status) status.textContent = "reconnecting…"; };
-  es.onmessage = null;
-  const add = (ev) => {
-    let body = {};
+  const parse = (ev) => {
+    let body;
     try { body = JSON.parse(ev.data); } catch (_) { return; }
+    add(body, ev);
+  };
+  for (const type of types) es.addEventListener(type, parse);
+}
+
+function live() {
+  const list = document.getElementById("events");
+  if (!list) return;
+  setInterval(refresh, 5000);
+  const add = (body, ev) => {
     const li = document.createElement("li");
     const t = document.createElement("span"); t.className = "muted mono"; t.textContent = (body.timestamp || "").replace("T", " ").slice(0, 19) + " ";
     const c = document.createElement("code"); c.textContent = body.type || ev.type;
@@ -72,7 +81,44 @@ function live() {
     while (list.children.length > 50) list.lastElementChild.remove();
     const empty = document.getElementById("events-empty"); if (empty) empty.remove();
   };
-  for (const type of JSON.parse(document.getElementById("event-types").textContent)) es.addEventListener(type, add);
+  stream(JSON.parse(document.getElementById("event-types").textContent), add);
 }
 
-document.addEventListener("DOMContentLoaded", live);
+function cell(tr, value, cls) {
+  const td = document.createElement("td");
+  if (cls) td.className = cls;
+  if (value instanceof Node) td.append(value); else td.textContent = value;
+  tr.append(td);
+}
+
+function link(href, label, title) {
+  const a = document.createElement("a"); a.href = href; a.textContent = label; a.title = title; return a;
+}
+
+// The Alerts page's first page: new alerts of the filter appear on top.
+function liveAlerts() {
+  const body = document.getElementById("alerts-live");
+  if (!body) return;
+  const rule = body.dataset.rule || "", symbol = body.dataset.symbol || "";
+  const add = (m) => {
+    const d = m.data || {};
+    if ((rule && d.rule_id !== rule) || (symbol && d.symbol !== symbol)) return;
+    const tr = document.createElement("tr"); tr.className = "fresh";
+    cell(tr, (m.timestamp || "").replace("T", " ").replace("Z", ""));
+    cell(tr, link("/ui/rules/" + encodeURIComponent(d.rule_id || ""), d.rule_name || d.rule_id || "", "Edit rule " + (d.rule_id || "")));
+    cell(tr, link("/ui/alerts?symbol=" + encodeURIComponent(d.symbol || ""), d.symbol || "", "This symbol's alerts and chart"));
+    cell(tr, d.rule_type || (m.type === "price_alert.triggered" ? "price_alert" : ""), "hide-sm");
+    cell(tr, String(d.price !== undefined ? d.price : d.current_price), "num");
+    cell(tr, "", "num hide-sm");
+    const ind = document.createElement("code");
+    ind.textContent = Object.entries(d.indicators || {}).map(([k, v]) => k + "=" + v).join(" ");
+    cell(tr, ind.textContent ? ind : "", "hide-sm");
+    body.prepend(tr);
+    while (body.children.length > 50) body.lastElementChild.remove();
+    const table = document.getElementById("alerts-table"); if (table) table.hidden = false;
+    const empty = document.getElementById("alerts-empty"); if (empty) empty.remove();
+  };
+  stream(["alert.triggered", "price_alert.triggered"], add);
+}
+
+document.addEventListener("DOMContentLoaded", () => { live(); liveAlerts(); });
