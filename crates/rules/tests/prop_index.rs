@@ -98,7 +98,7 @@ impl RuleSpec {
             // Both id forms: `rul_<hex>` is stored compactly, others as text.
             id: rule_id(self.n),
             symbol: SYMBOLS[self.symbol].to_string(),
-            config: self.config.clone(),
+            config: self.config,
             frequency: self.frequency,
             cooldown_ms: self.cooldown_ms,
             expires_at: self.expires_in.map(|d| now + d),
@@ -109,7 +109,7 @@ impl RuleSpec {
 }
 
 fn rule_id(n: u32) -> String {
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         format!("custom-{n}")
     } else {
         format!("rul_{n:032x}")
@@ -132,7 +132,16 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
         prop_oneof![9 => Just(None), 1 => (0i64..120_000).prop_map(Some)],
     )
         .prop_map(
-            |(n, symbol, config, frequency, cooldown_ms, expires_in, created_ago, last_fired_ago)| {
+            |(
+                n,
+                symbol,
+                config,
+                frequency,
+                cooldown_ms,
+                expires_in,
+                created_ago,
+                last_fired_ago,
+            )| {
                 RuleSpec {
                     n,
                     symbol,
@@ -251,7 +260,13 @@ fn check(
             }
             Step::Remove(n) => {
                 let id = rule_id(*n);
-                prop_assert_eq!(indexed.remove(&id), naive.remove(&id), "step {}: remove {}", i, id);
+                prop_assert_eq!(
+                    indexed.remove(&id),
+                    naive.remove(&id),
+                    "step {}: remove {}",
+                    i,
+                    id
+                );
             }
             Step::Seed { symbol, price } => {
                 indexed.seed_price(SYMBOLS[*symbol], *price, ts);

@@ -153,6 +153,9 @@ async fn refusals(
     wrong
 }
 
+/// What is sent (a description and the headers) and the answer expected.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, (u16, &'a str));
+
 async fn start() -> (TestDb, TestApp) {
     let db = TestDb::sqlite().await;
     let app = TestApp::start_with(&db, |c| {
@@ -230,7 +233,7 @@ async fn no_api_route_answers_without_a_valid_key_or_beyond_its_role() {
     let unknown = "th_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let bearer_unknown = format!("Bearer {unknown}");
     let bearer_revoked = format!("Bearer {revoked_key}");
-    let cases: [(&str, Vec<(&str, &str)>, (u16, &str)); 6] = [
+    let cases: [Case; 6] = [
         ("no key", vec![], (401, "missing_api_key")),
         (
             "a Basic authorization header",
