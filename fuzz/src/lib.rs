@@ -118,6 +118,18 @@ pub mod signals {
 
         // Round trip: the stored (redacted) body parses to the same signal.
         let raw = serde_json::to_vec(&s.raw).expect("raw serialises");
+        // serde_json (without its `float_roundtrip` feature) may read a
+        // long float literal 1 ulp off, so a float's text does not always
+        // parse back to the same f64 (found by this target: `1.71807777…e39`).
+        // That is serde_json's property, not the intake's: compare only
+        // when the JSON value itself survives the trip.
+        if serde_json::from_slice::<serde_json::Value>(&raw)
+            .ok()
+            .as_ref()
+            != Some(&s.raw)
+        {
+            return;
+        }
         let again = parse(&raw).unwrap_or_else(|e| panic!("the stored body is refused: {e}"));
         assert_eq!(again.secret.is_some(), s.secret.is_some());
         let (mut a, mut b) = (s.clone(), again);
