@@ -1,0 +1,10 @@
+//! TradingView intake, TradersPost format: any bytes through `signals::parse`,
+//! then the same body coerced into the TradersPost shape. See `src/lib.rs`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tradehook_core::signals::Format;
+
+fuzz_target!(|data: &[u8]| {
+    tradehook_fuzz::signals::check(data, Format::TradersPost);
+});
