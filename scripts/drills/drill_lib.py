@@ -219,6 +219,8 @@ def base_env(db_url, extra=None):
         "TRADEHOOK_RATE_LIMIT_ANONYMOUS_PER_MINUTE": "0",
         "TRADEHOOK_RATE_LIMIT_ADMIN_PER_MINUTE": "100000",
         "TRADEHOOK_DELIVERY_LEASE_SECS": "10",
+        "TRADEHOOK_DELIVERY_REQUEST_TIMEOUT_SECS": "5",
+        "TRADEHOOK_DELIVERY_CONNECT_TIMEOUT_SECS": "2",
         "TRADEHOOK_DELIVERY_RETRY_SCHEDULE": "0s,1s,2s,4s,8s,10s,10s,10s,10s,10s,10s,10s,10s,10s,10s",
         "TRADEHOOK_MARKET_SOURCE": "none",
         "TRADEHOOK_MARKET_SYMBOLS": "BTC,ETH,SOL",
@@ -557,7 +559,7 @@ def create_close_rules(api, candles):
     for sym, rows in candles.items():
         closes = sorted(c for _, c in rows)
         median = closes[len(closes) // 2]
-        for name, value in (("all", 0), ("above-median", median)):
+        for name, value in (("all", 0.001), ("above-median", median)):
             r = api.post("/api/v1/rules", {
                 "name": f"drill {sym} {name}", "symbol": sym, "rule_type": "candle_close",
                 "config": {"interval": "1m", "operator": ">", "value": value},
