@@ -46,7 +46,7 @@ def main(d, a):
     reconnect_secs = time.time() - storm_end
     # Wait for the current minute to close (+ grace and store).
     time.sleep(60 - (time.time() % 60) + 6)
-    last_closed = (L.now_ms() // 60_000) * 60_000 - 60_000 if hasattr(L, "now_ms") else (int(time.time() * 1000) // 60_000) * 60_000 - 60_000
+    last_closed = (int(time.time() * 1000) // 60_000) * 60_000 - 60_000
     d.count("drops", drops)
     d.count("WebSocket connections accepted", fake.stats()["accepted"])
     d.count("REST calls at the fake", fake.stats()["rest"])
