@@ -691,3 +691,29 @@ def wait_until(pred, timeout, every=1.0):
         return bool(pred())
     except Exception:
         return False
+
+
+def replay_scenario(d, binp, url, wd, n, replay_secs):
+    """The replayed-feed set-up shared by drills: a replay file of n 1m
+    candles for BTC, ETH and SOL lasting about replay_secs, candle-close
+    rules, a receiver with an endpoint for every event, and a paper bot,
+    all made through a feedless replica that is then stopped. Returns
+    (rules, expected alerts, receiver, endpoint, bot, env for replicas
+    that play the replay, speed)."""
+    replay = os.path.join(wd, "replay.jsonl")
+    candles = write_replay(replay, ["BTC", "ETH", "SOL"], n, replay_start_ms(n))
+    speed = n * 60 / replay_secs
+    setup = Replica("setup", binp, base_env(url), wd).start()
+    api = Api(setup.url)
+    rules, expected = create_close_rules(api, candles)
+    recv = Receiver("main").start()
+    d.on_exit(recv.stop)
+    ep = create_endpoint(api, recv, ["*"])
+    _, bot = setup_trading(api)
+    setup.stop()
+    env = base_env(url, {
+        "TRADEHOOK_MARKET_SOURCE": "replay",
+        "TRADEHOOK_MARKET_REPLAY_FILE": replay,
+        "TRADEHOOK_MARKET_REPLAY_SPEED": f"{speed:.3f}",
+    })
+    return rules, expected, recv, ep, bot, env, speed

@@ -26,7 +26,6 @@ Options: --kill-secs, --kill-every MIN MAX, --candles, --replay-secs,
 """
 
 import argparse
-import os
 import random
 import secrets
 import threading
@@ -42,27 +41,12 @@ def main(d, a):
     run_id = secrets.token_hex(4)
 
     n = a.candles
-    replay = os.path.join(wd, "replay.jsonl")
-    candles = L.write_replay(replay, ["BTC", "ETH", "SOL"], n, L.replay_start_ms(n))
-    speed = n * 60 / a.replay_secs
-
     # Setup on a replica without a feed, so rules exist before any replay.
-    setup = L.Replica("setup", binp, L.base_env(url), wd).start()
-    api = L.Api(setup.url)
-    rules, expected = L.create_close_rules(api, candles)
-    recv = L.Receiver("main").start()
-    d.on_exit(recv.stop)
-    ep = L.create_endpoint(api, recv, ["*"])
-    _, bot = L.setup_trading(api)
-    setup.stop()
+    rules, expected, recv, ep, bot, env, speed = L.replay_scenario(
+        d, binp, url, wd, n, a.replay_secs)
     L.log(f"{len(rules)} rules, {len(expected)} expected alerts, replay {n} candles/symbol "
           f"at speed {speed:.0f} (~{a.replay_secs} s)")
 
-    env = L.base_env(url, {
-        "TRADEHOOK_MARKET_SOURCE": "replay",
-        "TRADEHOOK_MARKET_REPLAY_FILE": replay,
-        "TRADEHOOK_MARKET_REPLAY_SPEED": f"{speed:.3f}",
-    })
     replicas = [L.Replica(f"r{i}", binp, env, wd) for i in range(a.replicas)]
     for r in replicas:
         r.start()

@@ -32,20 +32,7 @@ def main(d, a):
         ["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "start"]))
     wd = L.workdir(d, "pg")
     n = a.candles
-    replay = os.path.join(wd, "replay.jsonl")
-    candles = L.write_replay(replay, ["BTC", "ETH", "SOL"], n, L.replay_start_ms(n))
-    speed = n * 60 / a.replay_secs
-    setup = L.Replica("setup", binp, L.base_env(url), wd).start()
-    api = L.Api(setup.url)
-    _, expected = L.create_close_rules(api, candles)
-    recv = L.Receiver("main").start()
-    d.on_exit(recv.stop)
-    ep = L.create_endpoint(api, recv, ["*"])
-    _, bot = L.setup_trading(api)
-    setup.stop()
-    env = L.base_env(url, {"TRADEHOOK_MARKET_SOURCE": "replay",
-                           "TRADEHOOK_MARKET_REPLAY_FILE": replay,
-                           "TRADEHOOK_MARKET_REPLAY_SPEED": f"{speed:.3f}"})
+    _, expected, recv, ep, bot, env, _ = L.replay_scenario(d, binp, url, wd, n, a.replay_secs)
     r = L.Replica("r0", binp, env, wd).start()
     d.on_exit(r.kill9)
     pid = r.proc.pid
